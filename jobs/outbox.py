@@ -1,0 +1,167 @@
+"""The outbox: outbound calls written with the change that needs them, delivered here with retries.
+
+A handler is registered per ``kind``. It raises ``RetryLater`` for rate limits and for work that must
+wait (a missing credential, a parent message not posted yet), any other exception for a failure that
+is retried with exponential backoff until ``MAX_ATTEMPTS``. Rows are claimed with a lease under
+``FOR UPDATE SKIP LOCKED``, so several replicas never deliver the same row at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+import logs
+from config import Config
+
+MAX_ATTEMPTS = 12
+LEASE_S = 120
+BATCH = 16
+
+ENQUEUE = """
+INSERT INTO outbox (kind, payload, dedupe_key, next_attempt_at)
+VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+CLAIM = """
+UPDATE outbox SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $2)
+WHERE id IN (
+    SELECT id FROM outbox
+    WHERE status = 'pending' AND next_attempt_at <= now()
+      AND (locked_until IS NULL OR locked_until < now())
+    ORDER BY next_attempt_at, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, kind, payload, attempts
+"""
+DONE = """
+UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, result = $2, last_error = NULL
+WHERE id = $1
+"""
+RETRY = """
+UPDATE outbox
+SET next_attempt_at = now() + make_interval(secs => $2), locked_until = NULL, last_error = $3,
+    attempts = attempts - $4::int,
+    status = CASE WHEN attempts - $4::int >= $5 THEN 'dead' ELSE 'pending' END
+WHERE id = $1
+RETURNING status
+"""
+
+
+class RetryLater(Exception):
+    """Try again after ``after_s`` seconds; does not count as a failed attempt."""
+
+    def __init__(self, after_s: float, reason: str) -> None:
+        super().__init__(reason)
+        self.after_s = after_s
+
+
+@dataclass
+class Context:
+    """What handlers get: the owner pool, the config, and a cache for their API clients."""
+
+    pool: asyncpg.Pool
+    config: Config
+    clients: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    delay_s: float = 0,
+) -> int | None:
+    """Queue an outbound call in the caller's transaction. None when ``dedupe_key`` was queued before."""
+    if kind not in HANDLERS:
+        raise KeyError(f"no outbox handler registered for {kind!r}")
+    row_id: int | None = await conn.fetchval(ENQUEUE, kind, payload, dedupe_key, float(delay_s))
+    return row_id
+
+
+def backoff_s(attempts: int) -> float:
+    """Exponential backoff with jitter: about 2, 4, 8 ... seconds, at most 15 minutes."""
+    return float(min(2**attempts, 900) * random.uniform(0.8, 1.2))
+
+
+async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
+    kind, attempts = row["kind"], row["attempts"]
+    fields = {"outbox_id": row["id"], "kind": kind, "attempt": attempts}
+    try:
+        fn = HANDLERS.get(kind)
+        if fn is None:
+            raise LookupError(f"no outbox handler registered for {kind!r}")
+        result = await fn(ctx, row["payload"])
+    except RetryLater as exc:
+        logs.event("outbox.retry_later", after_s=exc.after_s, reason=str(exc), **fields)
+        await ctx.pool.fetchval(RETRY, row["id"], exc.after_s, str(exc), 1, MAX_ATTEMPTS)
+    except Exception as exc:
+        status = await ctx.pool.fetchval(RETRY, row["id"], backoff_s(attempts), repr(exc), 0, MAX_ATTEMPTS)
+        logs.event("outbox.failed", logging.WARNING, error=repr(exc), status=status, **fields)
+    else:
+        await ctx.pool.execute(DONE, row["id"], json.loads(json.dumps(result, default=str)))
+        logs.event("outbox.delivered", **fields)
+
+
+async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
+    """Claim and deliver what is due now, concurrently. Returns how many rows were claimed."""
+    rows = await ctx.pool.fetch(CLAIM, limit, float(LEASE_S))
+    await asyncio.gather(*(_deliver(ctx, row) for row in rows))
+    return len(rows)
+
+
+async def run_worker(ctx: Context, poll_s: float = 1.0) -> None:
+    """Deliver forever: woken by NOTIFY on insert, polling every ``poll_s`` for retries that fall due."""
+    wake = asyncio.Event()
+    listener: asyncpg.Connection | None = None
+
+    def on_notify(*_: object) -> None:
+        wake.set()
+
+    try:
+        while True:
+            if listener is None or listener.is_closed():
+                try:
+                    listener = await ctx.pool.acquire()
+                    await listener.add_listener("outbox", on_notify)
+                except Exception:
+                    listener = None
+                    logs.event("outbox.listen_failed", logging.WARNING, exc_info=True)
+            wake.clear()
+            try:
+                while await deliver_due(ctx) == BATCH:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logs.event("outbox.pass_failed", logging.ERROR, exc_info=True)
+            try:
+                await asyncio.wait_for(wake.wait(), poll_s)
+            except TimeoutError:
+                pass
+    finally:
+        if listener is not None and not listener.is_closed():
+            await listener.remove_listener("outbox", on_notify)
+            await ctx.pool.release(listener)

@@ -1,0 +1,46 @@
+"""Periodic jobs that several replicas may run: each tick runs on one replica only (advisory lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+import logs
+
+TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval_s: float
+    run: Callable[[asyncpg.Pool], Awaitable[object]]
+
+
+async def tick(pool: asyncpg.Pool, job: Job) -> bool:
+    """Run the job once if no other replica is running it. Returns whether it ran."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval(TRY_LOCK, job.name):
+            return False
+        try:
+            await job.run(pool)
+        finally:
+            await conn.fetchval(UNLOCK, job.name)
+    return True
+
+
+async def run_forever(pool: asyncpg.Pool, job: Job) -> None:
+    """Tick every ``interval_s``; a failing tick is logged and retried next time, never fatal."""
+    while True:
+        try:
+            await tick(pool, job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logs.event("job.failed", logging.ERROR, exc_info=True, job=job.name)
+        await asyncio.sleep(job.interval_s)

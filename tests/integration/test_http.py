@@ -1,0 +1,121 @@
+"""The HTTP skeleton: health, readiness, JSON errors, webhook refusal, the agents' API authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from app import build_app
+from db import migrate
+from handlers.api.auth import as_caller
+from handlers.keys import POOL
+from tests.conftest import bearer, make_config
+
+
+async def test_healthz(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200 and (await response.json())["ok"] is True
+
+
+async def test_readyz_when_ready(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/readyz")
+    assert response.status == 200
+
+
+async def test_readyz_names_pending_migrations(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
+    await pool.execute("DELETE FROM schema_migrations WHERE version = '0005_inbox_outbox'")
+    try:
+        response = await client.get("/readyz")
+        body = await response.json()
+        assert response.status == 503 and body["pending"] == ["0005_inbox_outbox"] and body["error"]
+    finally:
+        checksum = next(m.checksum for m in migrate.discover() if m.version == "0005_inbox_outbox")
+        await pool.execute(
+            "INSERT INTO schema_migrations (version, checksum) VALUES ('0005_inbox_outbox', $1)", checksum
+        )
+
+
+async def test_readyz_is_503_while_the_database_is_unreachable(client: TestClient[Any, Any]) -> None:
+    pool = client.app[POOL]
+    await pool.close()
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503 and body["error"] == "database unreachable"
+
+
+async def test_unknown_route_is_json(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/nowhere")
+    assert response.status == 404 and "error" in await response.json()
+    response = await client.delete("/healthz")
+    assert response.status == 405 and "error" in await response.json()
+
+
+async def test_webhooks_without_a_secret_answer_503_naming_it(client: TestClient[Any, Any]) -> None:
+    for source, variable in (
+        ("sentry", "SENTRY_CLIENT_SECRET"),
+        ("github", "GITHUB_WEBHOOK_SECRET"),
+        ("linear", "LINEAR_WEBHOOK_SECRET"),
+    ):
+        response = await client.post(f"/webhooks/{source}", data=b"{}")
+        body = await response.json()
+        assert response.status == 503 and variable in body["error"], source
+
+
+async def _probe_client(database_url: str, **overrides: Any) -> TestClient[Any, Any]:
+    app = build_app(make_config(database_url, **overrides))
+
+    async def probe(request: web.Request) -> web.Response:
+        async with as_caller(request) as conn:
+            who = await conn.fetchval("SELECT current_user || ':' || auth.role()")
+            approvals = await conn.fetchval("SELECT count(*) FROM approval_requests")
+        return web.json_response({"who": who, "approvals": approvals})
+
+    app.router.add_get("/api/v1/_probe", probe)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def test_api_runs_sql_as_the_callers_role(pool: asyncpg.Pool, database_url: str) -> None:
+    await pool.execute(
+        "INSERT INTO approval_requests (agent_name, action_type, action_details) VALUES ('a', 'x', '{}')"
+    )
+    client = await _probe_client(database_url)
+    try:
+        service = await (await client.get("/api/v1/_probe", headers=bearer("service_role"))).json()
+        assert service == {"who": "service_role:service_role", "approvals": 1}
+        user = await (await client.get("/api/v1/_probe", headers=bearer("authenticated"))).json()
+        assert user == {"who": "authenticated:authenticated", "approvals": 0}
+    finally:
+        await client.close()
+
+
+async def test_api_refuses_bad_tokens(pool: asyncpg.Pool, database_url: str) -> None:
+    client = await _probe_client(database_url)
+    try:
+        cases = [
+            ({}, 401),
+            ({"Authorization": "Basic abc"}, 401),
+            ({"Authorization": "Bearer not-a-jwt"}, 401),
+            (bearer("service_role", expires_in=-10), 401),
+            (bearer("service_role", secret="another-secret-of-sufficient-length-0000"), 401),
+            (bearer("anon"), 403),
+        ]
+        for headers, status in cases:
+            response = await client.get("/api/v1/_probe", headers=headers)
+            assert response.status == status, headers
+            assert "error" in await response.json()
+    finally:
+        await client.close()
+
+
+async def test_api_without_jwt_secret_is_503(pool: asyncpg.Pool, database_url: str) -> None:
+    client = await _probe_client(database_url, jwt_secret=None)
+    try:
+        response = await client.get("/api/v1/_probe", headers=bearer())
+        assert response.status == 503 and "JWT_SECRET" in (await response.json())["error"]
+    finally:
+        await client.close()
