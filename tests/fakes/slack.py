@@ -1,0 +1,163 @@
+"""A fake Slack Web API: a real HTTP server on loopback that slack_sdk talks to via ``base_url``.
+
+It records every call, answers like Slack (the documented success bodies in
+``tests/fixtures/slack/api_responses`` with the request's channel and a fresh ``ts``), and can be told
+to answer 429 with ``Retry-After`` or to be slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.conftest import FIXTURES
+
+RESPONSES = {p.stem: json.loads(p.read_text()) for p in (FIXTURES / "slack" / "api_responses").glob("*.json")}
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class FakeSlack:
+    calls: list[Call] = field(default_factory=list)
+    delay_s: float = 0.0
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    _rate_limited: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    _errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _ts = itertools.count(1)
+    url: str = ""
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer 429 with ``Retry-After: retry_after``."""
+        self._rate_limited[method].extend([retry_after] * times)
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        self._errors[method].extend([error] * times)
+
+    def called(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, within_s: float = 10) -> list[Call]:
+        """Wait until ``method`` was called ``count`` times (successful or not)."""
+        async with asyncio.timeout(within_s), self.changed:
+            await self.changed.wait_for(lambda: len(self.called(method)) >= count)
+        return self.called(method)
+
+    def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel") or "C0FAKE"
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        if method == "chat.postMessage":
+            body = copy.deepcopy(RESPONSES["chat.postMessage"])
+            body.update(channel=channel, ts=ts)
+            body["message"].update(text=args.get("text", ""), ts=ts)
+            if args.get("thread_ts"):
+                body["message"]["thread_ts"] = args["thread_ts"]
+            return body
+        if method == "chat.update":
+            body = copy.deepcopy(RESPONSES["chat.update"])
+            body.update(channel=channel, ts=args.get("ts"), text=args.get("text", ""))
+            return body
+        if method in ("views.open", "views.update", "views.push", "views.publish"):
+            body = copy.deepcopy(RESPONSES["views.open"])
+            view = args.get("view")
+            if isinstance(view, str):
+                view = json.loads(view)
+            body["view"].update(view or {})
+            return body
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": ts}
+        if method == "chat.getPermalink":
+            return {
+                "ok": True,
+                "channel": channel,
+                "permalink": f"https://example.slack.com/archives/{channel}/p"
+                + str(args.get("message_ts", "")).replace(".", ""),
+            }
+        if method == "users.info":
+            user_id = args.get("user", "")
+            profile = self.users.get(
+                user_id, {"real_name": f"User {user_id}", "email": f"{user_id.lower()}@example.com"}
+            )
+            return {
+                "ok": True,
+                "user": {
+                    "id": user_id,
+                    "name": user_id.lower(),
+                    "real_name": profile.get("real_name"),
+                    "profile": profile,
+                },
+            }
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.usergroups.get(args.get("usergroup", ""), [])}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(args.get("users", "U0")).split(",")[0]}}
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://example.slack.com/",
+                "team": "T",
+                "user": "bot",
+                "team_id": "T0",
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+            }
+        return {"ok": True}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            args = await request.json()
+        else:
+            args = dict(await request.post())
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
+        call = Call(method, args, token)
+        async with self.changed:
+            self.calls.append(call)
+            self.changed.notify_all()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self._rate_limited[method]:
+            retry_after = self._rate_limited[method].pop(0)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
+            )
+        if not token:
+            return web.json_response({"ok": False, "error": "not_authed"})
+        if self._errors[method]:
+            return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
+        return web.json_response(self.answer(method, args))
+
+
+@asynccontextmanager
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """Serve a FakeSlack on 127.0.0.1 (a free port); ``.url`` is the SLACK_API_URL to configure."""
+    fake = FakeSlack()
+    app = web.Application()
+    app.router.add_route("*", "/api/{method}", fake.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    fake.url = str(server.make_url("/api/"))
+    try:
+        yield fake
+    finally:
+        await server.close()
