@@ -21,7 +21,7 @@ from aiohttp import web
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
-from handlers import errors, health, webhooks
+from handlers import errors, health, slack, webhooks
 from handlers.api import auth
 from handlers.keys import CONFIG, POOL
 from jobs import outbox
@@ -73,6 +73,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend([embedded_postgres, database, background_jobs])
     health.setup(app)
     webhooks.setup(app)
+    slack.setup(app)
     return app
 
 
