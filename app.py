@@ -24,7 +24,7 @@ from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
 from handlers.api import auth
 from handlers.keys import CONFIG, POOL
-from jobs import outbox
+from jobs import outbox, scheduler
 
 MAX_BODY = 1024 * 1024
 DSN = web.AppKey("dsn", str)
@@ -56,6 +56,7 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
         return
     ctx = outbox.Context(pool=app[POOL], config=config)
     tasks = [asyncio.create_task(outbox.run_worker(ctx), name="outbox")]
+    tasks += [asyncio.create_task(scheduler.run_forever(app[POOL], job), name=job.name) for job in scheduler.JOBS]
     yield
     for task in tasks:
         task.cancel()

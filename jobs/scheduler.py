@@ -22,6 +22,15 @@ class Job:
     run: Callable[[asyncpg.Pool], Awaitable[object]]
 
 
+# Periodic jobs started by app.py: feature modules add theirs with ``register`` when imported.
+JOBS: list[Job] = []
+
+
+def register(job: Job) -> Job:
+    JOBS.append(job)
+    return job
+
+
 async def tick(pool: asyncpg.Pool, job: Job) -> bool:
     """Run the job once if no other replica is running it. Returns whether it ran."""
     async with pool.acquire() as conn:
