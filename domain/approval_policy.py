@@ -51,7 +51,7 @@ def judge(
             f"{risk.value} risk requests need an approver list: set approvals.approvers.{risk.value} "
             "in agent_swarm_config",
         )
-    if user_id in users or groups & set(groups):
+    if user_id in users or groups_of_user & set(groups):
         return Verdict(True, "listed approver")
     return Verdict(False, f"only the approvers listed for {risk.value} risk may decide this request")
 
