@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -159,3 +160,20 @@ async def test_status_messages_reach_the_requester_through_the_outbox(
         ]
         assert [c.args["users"] for c in fake.called("conversations.open")] == ["U2CERLKJA", "U2CERLKJA"]
     assert {r["status"] for r in await outbox_rows(pool, "coding_request.notify")} == {"done"}
+
+
+async def test_concurrent_moves_are_settled_by_the_database(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
+    await file_request(pool)
+    await patch(client, 1, {"status": "planning"})
+    same = await asyncio.gather(*(patch(client, 1, {"status": "in_progress"}) for _ in range(5)))
+    assert [r.status for r in same] == [200] * 5
+    starts = [e for e in await events(pool, "coding_request.updated") if e.payload["status"] == "in_progress"]
+    assert len(starts) == 1
+
+    await patch(client, 1, {"status": "in_review"})
+    endings = await asyncio.gather(patch(client, 1, {"status": "completed"}), patch(client, 1, {"status": "cancelled"}))
+    assert sorted(r.status for r in endings) == [200, 409]
+    final = await pool.fetchval("SELECT status FROM coding_requests")
+    winner = next(r for r in endings if r.status == 200)
+    assert (await winner.json())["status"] == final
+    assert [e.payload["status"] for e in await events(pool, "coding_request.updated")][-1] == final
