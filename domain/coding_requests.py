@@ -196,7 +196,13 @@ async def create(conn: asyncpg.Connection, new: NewRequest) -> tuple[CodingReque
         existing = await conn.fetchrow(BY_SOURCE, new.source, new.source_id)
         return _row(existing), False
     req = _row(record)
-    await bus.publish(conn, CREATED, _event_payload(req), targets=[req.assigned_agent or agent], correlation_id=req.id)
+    created = {
+        **_event_payload(req),
+        "description": req.description,
+        "requested_by_id": req.requested_by_id,
+        "requested_by_name": req.requested_by_name,
+    }
+    await bus.publish(conn, CREATED, created, targets=[req.assigned_agent or agent], correlation_id=req.id)
     await _tell_requester(
         conn, req, confirmation_text(req.request_number, req.title), f"coding_request.confirm:{req.id}"
     )

@@ -118,6 +118,10 @@ async def test_slash_command_modal_submission_row_event_confirmation(
     assert response.status == 200 and await response.text() == ""
     created = (await wait_for_events(pool, "coding_request.created"))[0]
     assert created.target_agent_ids == ["coding-agent"] and created.payload["request_number"] == 1
+    assert (created.payload["description"], created.payload["requested_by_name"]) == (
+        "A toggle in settings",
+        "Road Runner",
+    )
 
     row = await pool.fetchrow("SELECT * FROM coding_requests")
     assert (row["source"], row["source_id"], row["title"], row["description"]) == (
