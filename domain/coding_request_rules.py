@@ -209,7 +209,7 @@ class NewRequest:
 class PullRequestFact:
     """What a GitHub ``pull_request`` delivery reports about a pull request."""
 
-    action: str  # "opened" | "merged" | "closed"
+    action: str  # "opened" | "draft" (opened as a draft) | "merged" | "closed"
     repo: str  # owner/name
     number: int
     url: str

@@ -282,10 +282,9 @@ async def change(conn: asyncpg.Connection, number: int, changes: Changes) -> Cod
 async def follow_pull_request(conn: asyncpg.Connection, fact: PullRequestFact) -> list[CodingRequest]:
     """Link the requests a pull request belongs to (by branch name or ``cr-<n>``) and move them."""
     refs = list(fact.references)
-    if fact.action == "opened":
-        rows = await conn.fetch(
-            LINK_OPENED, fact.branch, refs, fact.number, fact.url, fact_sources_for(Status.IN_REVIEW)
-        )
+    if fact.action in ("opened", "draft"):
+        moves_from = fact_sources_for(Status.IN_REVIEW) if fact.action == "opened" else []
+        rows = await conn.fetch(LINK_OPENED, fact.branch, refs, fact.number, fact.url, moves_from)
     elif fact.action == "merged":
         rows = await conn.fetch(
             LINK_MERGED, fact.branch, refs, fact.number, fact.url, fact_sources_for(Status.COMPLETED)

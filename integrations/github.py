@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from github import Auth, Github, GithubException, RateLimitExceededException
 
@@ -34,15 +35,24 @@ def _files(gh: Github, repo: str, number: int) -> list[tuple[str, str]]:
     return [(f.filename, f.status) for f in pull.get_files()]
 
 
+def retry_after_s(headers: dict[str, str] | None, now: float) -> float:
+    """How long GitHub asks us to wait: ``Retry-After``, else until ``X-RateLimit-Reset``, else a minute."""
+    h = {k.lower(): str(v) for k, v in (headers or {}).items()}
+    if h.get("retry-after", "").isdigit():
+        return float(h["retry-after"])
+    if h.get("x-ratelimit-remaining") == "0" and h.get("x-ratelimit-reset", "").isdigit():
+        return max(1.0, float(h["x-ratelimit-reset"]) - now)
+    return 60.0
+
+
 async def pull_request_files(ctx: Context, repo: str, number: int) -> list[tuple[str, str]]:
-    """(filename, status) of every file pull request ``number`` of ``owner/name`` changed, all pages."""
+    """(filename, status) of every file pull request ``number`` of ``owner/name`` changed, all pages.
+    A rate limit (403 with GitHub's rate-limit message, or 429) becomes RetryLater."""
     gh = client(ctx)
     try:
         return await asyncio.to_thread(_files, gh, repo, number)
-    except RateLimitExceededException as exc:
-        reset = (exc.headers or {}).get("retry-after") or 60
-        raise RetryLater(float(reset), f"GitHub rate limited: {exc.status}") from exc
     except GithubException as exc:
-        if exc.status == 403 and "rate limit" in str(exc.data).lower():
-            raise RetryLater(60, "GitHub rate limited") from exc
+        if isinstance(exc, RateLimitExceededException) or exc.status == 429:
+            wait = retry_after_s(exc.headers, time.time())
+            raise RetryLater(wait, f"GitHub rate limited ({exc.status}) for {repo}#{number}") from exc
         raise

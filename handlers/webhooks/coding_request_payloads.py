@@ -22,9 +22,8 @@ def pull_request(payload: dict[str, Any]) -> PullRequestFact | None:
     action = payload.get("action")
     pr = payload.get("pull_request") or {}
     if action in PR_OPENED_ACTIONS:
-        if pr.get("draft"):
-            return None
-        fact = "opened"
+        # A draft is linked (its URL shows in Slack) but is not yet a review.
+        fact = "draft" if pr.get("draft") else "opened"
     elif action == "closed":
         fact = "merged" if pr.get("merged") else "closed"
     else:

@@ -38,6 +38,12 @@ class FakeGitHub:
     requests: list[Request] = field(default_factory=list)
     url: str = ""
     token: str = "ghp-test-token"
+    _limited: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+    def rate_limit(self, status: int = 403, times: int = 1, **headers: str) -> None:
+        """The next ``times`` requests answer as GitHub's rate limiter does (403 "API rate limit exceeded",
+        or 429 for a secondary limit), with ``headers`` such as Retry-After or X-RateLimit-Reset."""
+        self._limited.extend([(status, {k.replace("_", "-"): v for k, v in headers.items()})] * times)
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
@@ -90,6 +96,18 @@ class FakeGitHub:
         if request.headers.get("Authorization") not in (f"token {self.token}", f"Bearer {self.token}"):
             return web.json_response(
                 {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest"}, status=401
+            )
+        if self._limited:
+            status, headers = self._limited.pop(0)
+            message = (
+                "API rate limit exceeded for user ID 1."
+                if status == 403
+                else "You have exceeded a secondary rate limit."
+            )
+            return web.json_response(
+                {"message": message, "documentation_url": "https://docs.github.com/rest/rate-limit"},
+                status=status,
+                headers=headers,
             )
         info = request.match_info
         full_name = f"{info['owner']}/{info['repo']}"

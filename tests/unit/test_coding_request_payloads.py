@@ -34,6 +34,9 @@ def test_other_pull_request_actions_are_ignored() -> None:
     closed = {**payload, "action": "closed", "pull_request": {**payload["pull_request"], "merged": False}}
     fact = parse.pull_request(closed)
     assert fact is not None and fact.action == "closed"
+    draft = {**payload, "pull_request": {**payload["pull_request"], "draft": True}}
+    fact = parse.pull_request(draft)
+    assert fact is not None and fact.action == "draft"
 
 
 def test_linear_issue_without_a_configured_label_files_nothing() -> None:

@@ -6,6 +6,7 @@ The signed HTTP endpoint is another branch's; these build the WebhookEvent it ha
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,9 +162,13 @@ async def test_without_a_github_token_the_lookup_waits_in_the_outbox(pool: async
     assert (row["status"], row["attempts"]) == ("pending", 0) and "GITHUB_TOKEN" in row["last_error"]
 
 
-async def test_cr_references_and_closed_unmerged(pool: asyncpg.Pool) -> None:
+async def test_cr_references_drafts_and_closed_unmerged(pool: asyncpg.Pool) -> None:
     await file_request(pool)
     await file_request(pool, source_id="command:trigger-2", title="Other")
+    draft = PullRequestFact("draft", "o/r", 7, "https://github.com/o/r/pull/7", "fix-login", "WIP cr-2", (2,))
+    async with pool.acquire() as conn, conn.transaction():
+        linked = await coding_requests.follow_pull_request(conn, draft)
+    assert [(r.request_number, r.pr_number, r.pr_status, r.status) for r in linked] == [(2, 7, "open", "pending")]
     opened = PullRequestFact("opened", "o/r", 7, "https://github.com/o/r/pull/7", "fix-login", "Fix login (cr-2)", (2,))
     async with pool.acquire() as conn, conn.transaction():
         linked = await coding_requests.follow_pull_request(conn, opened)
@@ -177,3 +182,28 @@ async def test_cr_references_and_closed_unmerged(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
         assert await coding_requests.follow_pull_request(conn, stale) == []
     assert await pool.fetchval("SELECT pr_status FROM coding_requests WHERE request_number = 1") is None
+
+
+async def test_a_github_rate_limit_waits_as_long_as_github_asks(pool: asyncpg.Pool) -> None:
+    await file_request(pool)
+    await move(pool, 1, branch_name="byao1276-patch-1")
+    await dispatch(pool, event("github", "pull_request", PR_MERGED))
+    async with fake_github() as fake:
+        fake.pulls[("ailisp/gcbapp-buildconfig-example", 3)] = Pull(files=[("app.py", "modified")])
+        ctx = outbox.Context(pool=pool, config=Config(github_token=fake.token, github_api_url=fake.url))
+        fake.rate_limit(403, X_RateLimit_Remaining="0", X_RateLimit_Reset=str(int(time.time()) + 120))
+        await outbox.deliver_due(ctx)
+        row = await pool.fetchrow(
+            "SELECT status, attempts, last_error, next_attempt_at - now() AS wait"
+            " FROM outbox WHERE kind = 'github.pr_files'"
+        )
+        assert (row["status"], row["attempts"]) == ("pending", 0) and "rate limited (403)" in row["last_error"]
+        assert 100 < row["wait"].total_seconds() <= 121
+        fake.rate_limit(429, Retry_After="7")
+        await pool.execute("UPDATE outbox SET next_attempt_at = now()")
+        await outbox.deliver_due(ctx)
+        wait = await pool.fetchval("SELECT next_attempt_at - now() FROM outbox WHERE kind = 'github.pr_files'")
+        assert 5 < wait.total_seconds() <= 7
+        await pool.execute("UPDATE outbox SET next_attempt_at = now()")
+        await outbox.deliver_due(ctx)
+    assert await pool.fetchval("SELECT files_to_modify FROM coding_requests") == ["app.py"]
