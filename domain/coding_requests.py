@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+from slack_sdk.errors import SlackApiError
 
 import logs
 from domain import bus, settings
@@ -37,6 +38,8 @@ UPDATED = "coding_request.updated"
 NOTIFY = "coding_request.notify"
 PR_FILES = "github.pr_files"
 DEFAULT_AGENT = "coding-agent"
+# Where a thread reply cannot go (the bot is not in that conversation): the requester gets a DM instead.
+THREAD_UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
 COLUMNS = """id, request_number, source, source_id, source_url, title, description, request_type, priority,
 estimated_complexity, status, implementation_plan, files_to_create, files_to_modify, test_files, branch_name,
@@ -314,14 +317,22 @@ async def follow_pull_request(conn: asyncpg.Connection, fact: PullRequestFact) -
 
 @outbox.handler(NOTIFY)
 async def deliver_notification(ctx: outbox.Context, payload: dict[str, Any]) -> dict[str, Any]:
-    """Post to the originating thread, or open the DM with the requester and post there."""
-    channel = payload.get("channel")
-    if not channel:
-        opened = await slack_api.call(ctx, "conversations.open", users=payload["user"])
-        channel = opened["channel"]["id"]
-    args: dict[str, Any] = {"channel": channel, "text": payload["text"]}
-    if payload.get("thread_ts"):
-        args["thread_ts"] = payload["thread_ts"]
+    """Reply in the originating thread; a DM to the requester when there is none or the bot cannot post there."""
+    if payload.get("channel"):
+        try:
+            return await _post(ctx, payload["channel"], payload["text"], payload.get("thread_ts"))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in THREAD_UNREACHABLE:
+                raise
+            logs.event("coding_request.thread_unreachable", channel=payload["channel"], error=exc.response["error"])
+    opened = await slack_api.call(ctx, "conversations.open", users=payload["user"])
+    return await _post(ctx, opened["channel"]["id"], payload["text"], None)
+
+
+async def _post(ctx: outbox.Context, channel: str, text: str, thread_ts: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {"channel": channel, "text": text}
+    if thread_ts:
+        args["thread_ts"] = thread_ts
     posted = await slack_api.call(ctx, "chat.postMessage", **args)
     return {"channel": posted.get("channel"), "ts": posted.get("ts")}
 

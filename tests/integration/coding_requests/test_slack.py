@@ -228,3 +228,18 @@ async def test_status_and_mine_answer_ephemerally(
     assert "Add dark mode" in mine["text"] and "Someone else's" not in mine["text"]
     assert "status <number>" in await (await slash(slack_client, "status")).text()
     assert fake.called("views.open") == []
+
+
+async def test_a_thread_the_bot_cannot_post_in_falls_back_to_a_dm(
+    slack_client: TestClient[Any, Any], fake: FakeSlack, pool: asyncpg.Pool
+) -> None:
+    await post(slack_client, interaction_body(message_shortcut()))
+    opened = (await fake.wait_for("views.open"))[0]
+    view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+    await post(slack_client, submission(view))
+    await wait_for_events(pool, "coding_request.created")
+    fake.fail("chat.postMessage", "not_in_channel")
+    ctx = outbox.Context(pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url))
+    await outbox.deliver_due(ctx)
+    assert [c.args["channel"] for c in fake.called("chat.postMessage")] == [CHANNEL, f"D{USER}"]
+    assert [r["status"] for r in await outbox_rows(pool, "coding_request.notify")] == ["done"]
