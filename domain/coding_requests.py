@@ -1,7 +1,8 @@
 """Coding requests: filed once per origin, moved along their lifecycle by guarded single statements.
 
 Every status change is emitted on the bus (``coding_request.updated``) and told to the requester through
-the outbox (a reply in the shortcut's thread, else a DM), in the transaction of the change.
+the outbox (a reply in the shortcut's thread, else a DM), in the transaction of the change; the
+deliveries themselves are in ``domain.coding_request_outbox``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import uuid
 from typing import Any
 
 import asyncpg
-from slack_sdk.errors import SlackApiError
 
 import logs
 from domain import bus, settings
+from domain.coding_request_outbox import NOTIFY, PR_FILES
 from domain.coding_request_rules import (
     OPEN,
     Changes,
@@ -23,23 +24,16 @@ from domain.coding_request_rules import (
     SlackOrigin,
     Status,
     TransitionRefused,
-    classify_files,
     confirmation_text,
     fact_sources_for,
     sources_for,
     status_change_text,
 )
-from integrations import github
-from integrations import slack as slack_api
 from jobs import outbox
 
 CREATED = "coding_request.created"
 UPDATED = "coding_request.updated"
-NOTIFY = "coding_request.notify"
-PR_FILES = "github.pr_files"
 DEFAULT_AGENT = "coding-agent"
-# Where a thread reply cannot go (the bot is not in that conversation): the requester gets a DM instead.
-THREAD_UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
 COLUMNS = """id, request_number, source, source_id, source_url, title, description, request_type, priority,
 estimated_complexity, status, implementation_plan, files_to_create, files_to_modify, test_files, branch_name,
@@ -127,18 +121,7 @@ FROM hit
 WHERE c.id = hit.id
 RETURNING {C_COLUMNS}, hit.previous_status
 """
-FILL_FILES = f"""
-UPDATE coding_requests SET files_to_create = $2, files_to_modify = $3,
-    test_files = CASE WHEN cardinality(COALESCE(test_files, '{{}}')) = 0 THEN $4 ELSE test_files END
-WHERE id = $1
-  AND cardinality(COALESCE(files_to_create, '{{}}')) = 0 AND cardinality(COALESCE(files_to_modify, '{{}}')) = 0
-RETURNING {COLUMNS}
-"""
 STATUS_OF = "SELECT status FROM coding_requests WHERE request_number = $1"
-HAS_NO_FILES = """
-SELECT cardinality(COALESCE(files_to_create, '{}')) = 0 AND cardinality(COALESCE(files_to_modify, '{}')) = 0
-FROM coding_requests WHERE id = $1
-"""
 
 
 class NotFound(LookupError):
@@ -310,40 +293,3 @@ async def follow_pull_request(conn: asyncpg.Connection, fact: PullRequestFact) -
             )
         logs.event("coding_request.pull_request", number=req.request_number, pr=fact.number, action=fact.action)
     return linked
-
-
-# --- outbox handlers ---------------------------------------------------------------------------------
-
-
-@outbox.handler(NOTIFY)
-async def deliver_notification(ctx: outbox.Context, payload: dict[str, Any]) -> dict[str, Any]:
-    """Reply in the originating thread; a DM to the requester when there is none or the bot cannot post there."""
-    if payload.get("channel"):
-        try:
-            return await _post(ctx, payload["channel"], payload["text"], payload.get("thread_ts"))
-        except SlackApiError as exc:
-            if exc.response.get("error") not in THREAD_UNREACHABLE:
-                raise
-            logs.event("coding_request.thread_unreachable", channel=payload["channel"], error=exc.response["error"])
-    opened = await slack_api.call(ctx, "conversations.open", users=payload["user"])
-    return await _post(ctx, opened["channel"]["id"], payload["text"], None)
-
-
-async def _post(ctx: outbox.Context, channel: str, text: str, thread_ts: str | None) -> dict[str, Any]:
-    args: dict[str, Any] = {"channel": channel, "text": text}
-    if thread_ts:
-        args["thread_ts"] = thread_ts
-    posted = await slack_api.call(ctx, "chat.postMessage", **args)
-    return {"channel": posted.get("channel"), "ts": posted.get("ts")}
-
-
-@outbox.handler(PR_FILES)
-async def fill_changed_files(ctx: outbox.Context, payload: dict[str, Any]) -> dict[str, Any]:
-    """Record the files a merged pull request changed, when the request has none recorded."""
-    request_id = uuid.UUID(payload["request_id"])
-    if not await ctx.pool.fetchval(HAS_NO_FILES, request_id):
-        return {"skipped": "files already recorded"}
-    files = await github.pull_request_files(ctx, payload["repo"], int(payload["pr_number"]))
-    create, modify, tests = classify_files(files)
-    record = await ctx.pool.fetchrow(FILL_FILES, request_id, create, modify, tests)
-    return {"filled": record is not None, "files": len(files)}
