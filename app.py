@@ -23,7 +23,11 @@ from config import Config, ConfigError
 from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
 from handlers.api import auth
+from handlers.api import coding_requests as coding_requests_api
 from handlers.keys import CONFIG, POOL
+from handlers.slack import app_home as _app_home  # noqa: F401 (registers its listeners)
+from handlers.slack import coding_requests as _slack_coding_requests  # noqa: F401
+from handlers.webhooks import coding_requests as _webhook_coding_requests  # noqa: F401 (router callbacks)
 from jobs import outbox, scheduler
 
 MAX_BODY = 1024 * 1024
@@ -75,6 +79,7 @@ def build_app(config: Config) -> web.Application:
     health.setup(app)
     webhooks.setup(app)
     slack.setup(app)
+    coding_requests_api.setup(app)
     return app
 
 
