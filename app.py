@@ -2,6 +2,8 @@
 
 python app.py            serve on HOST:PORT (embedded PostgreSQL unless DATABASE_URL is set)
 python app.py migrate    apply database migrations and exit
+python app.py deliveries list webhook deliveries whose processing failed
+python app.py replay <id|--failed>  reprocess stored webhook deliveries
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
 from handlers.api import auth
 from handlers.keys import CONFIG, POOL
+from handlers.webhooks import commands as webhook_commands
 from jobs import outbox, scheduler
 
 MAX_BODY = 1024 * 1024
@@ -96,6 +99,8 @@ async def run_migrations(config: Config) -> int:
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "migrate": lambda config, _args: run_migrations(config),
+    "deliveries": webhook_commands.list_failed,
+    "replay": webhook_commands.replay,
 }
 
 
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve HTTP (the default)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    webhook_commands.add_parsers(sub)
     args = parser.parse_args(argv)
 
     logs.configure()
