@@ -74,7 +74,7 @@ async def on_linear_issue(conn: asyncpg.Connection, issue: LinearIssue, *, now: 
                 await incidents.transition(
                     conn, incident.id, Transition.ACKNOWLEDGE, now=now, note=f"{issue.identifier} picked up in Linear"
                 )
-    if issue.started:
+    if issue.started or (issue.completed and issue.started_at):
         await fix_timeline.start(conn, fixes, issue.started_at or at)
     if issue.completed:
         await fix_timeline.complete_if_unset(conn, fixes, issue.completed_at or at, "linear")

@@ -12,7 +12,7 @@ from handlers.webhooks.fields import dig, text, when
 FAILED = frozenset({"failure", "timed_out", "startup_failure"})
 SUCCEEDED = frozenset({"success"})
 # A Linear identifier: team key, dash, number (ENG-123); branches carry it in lower case (eng-123-fix).
-IDENTIFIER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,9})-(\d{1,7})(?![0-9])")
+IDENTIFIER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,9})-(\d{1,7})(?![A-Za-z0-9])")
 
 
 class ParseError(ValueError):
