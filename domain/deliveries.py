@@ -155,7 +155,7 @@ async def retry_due(pool: asyncpg.Pool, router: Router, limit: int = 50) -> dict
         outcome = await process(pool, router, record["id"], RETRYABLE)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     if outcomes:
-        logs.event("webhook.retried", **outcomes)
+        logs.event("webhook.retried", outcomes=outcomes)
     return outcomes
 
 
