@@ -25,6 +25,7 @@ from config import Config, ConfigError
 from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
 from handlers.api import auth
+from handlers.api import incidents as incidents_api
 from handlers.keys import CONFIG, POOL
 from handlers.webhooks import commands as webhook_commands
 from jobs import outbox, scheduler
@@ -77,6 +78,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend([embedded_postgres, database, background_jobs])
     health.setup(app)
     webhooks.setup(app)
+    incidents_api.setup(app)
     slack.setup(app)
     return app
 

@@ -13,6 +13,14 @@ from jobs import outbox
 from jobs.outbox import Context, RetryLater
 
 PARENT_WAIT_S = 5.0
+ORDER_WAIT_S = 1.0
+# Thread replies go out in the order they were queued: an earlier pending reply for the incident goes first.
+EARLIER_PENDING = """
+SELECT EXISTS (
+    SELECT 1 FROM outbox me JOIN outbox o ON o.kind = me.kind AND o.id < me.id
+    WHERE me.dedupe_key = $1 AND o.status = 'pending' AND o.payload ->> 'incident_id' = $2
+)
+"""
 
 
 @outbox.handler(incidents.ANNOUNCE)
@@ -42,6 +50,9 @@ async def thread_update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]
         return {"skipped": "incident no longer exists"}
     if not incident.slack_thread_ts or not incident.slack_channel_id:
         raise RetryLater(PARENT_WAIT_S, "the incident's announcement is not posted yet")
+    dedupe_key = f"{incidents.UPDATE}:{payload['incident_id']}:{payload.get('status')}"
+    if await ctx.pool.fetchval(EARLIER_PENDING, dedupe_key, payload["incident_id"]):
+        raise RetryLater(ORDER_WAIT_S, "an earlier reply in this incident's thread is not sent yet")
     row = {**incident.row, "status": payload.get("status") or incident.status}
     text = incident_messages.update(row, payload.get("note"))
     answer = await slack.call(

@@ -207,6 +207,7 @@ async def transition(
     steps: list[Any] | None = None,
     summary: str | None = None,
     note: str | None = None,
+    notify: bool = True,
 ) -> Incident | None:
     """Apply ``move`` if the incident's current status allows it (one guarded UPDATE); None if not.
     The incident's Slack thread is told through the outbox."""
@@ -215,13 +216,19 @@ async def transition(
     if record is None:
         return None
     incident = Incident.of(record)
+    if notify:
+        await tell_thread(conn, incident, note)
+    return incident
+
+
+async def tell_thread(conn: asyncpg.Connection, incident: Incident, note: str | None = None) -> None:
+    """Queue a reply in the incident's Slack thread about its current status (once per status)."""
     await outbox.enqueue(
         conn,
         UPDATE,
         {"incident_id": str(incident.id), "status": incident.status, "note": note},
         dedupe_key=f"{UPDATE}:{incident.id}:{incident.status}",
     )
-    return incident
 
 
 async def append_run(conn: asyncpg.Connection, incident_id: uuid.UUID, run: dict[str, Any], run_id: str) -> Incident:
