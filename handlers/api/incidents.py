@@ -61,12 +61,10 @@ async def get_incident(request: web.Request) -> web.Response:
 def _parse_transition(body: Any) -> tuple[Transition, list[Any] | None, str | None, str | None, str | None]:
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
-    try:
-        move = Transition(body.get("action"))
-    except ValueError:
-        move = None  # type: ignore[assignment]
-    if move not in API_TRANSITIONS:
+    action = body.get("action")
+    if action not in {t.value for t in API_TRANSITIONS}:
         raise ValueError("action must be one of acknowledge, mitigate, resolve")
+    move = Transition(action)
     steps, summary = body.get("resolution_steps"), body.get("resolution_summary")
     by, note = body.get("resolved_by"), body.get("note")
     if steps is not None and not isinstance(steps, list):

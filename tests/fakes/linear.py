@@ -2,7 +2,8 @@
 
 It records every operation, answers the operations the service uses (team lookup, issueCreate,
 issue, issueUpdate, commentCreate) the way Linear does, and can be told to be down (HTTP 503) or to
-answer rate-limited (HTTP 400 with the ``RATELIMITED`` error code and ``X-RateLimit-Requests-Reset``).
+answer rate-limited (HTTP 400 with the ``RATELIMITED`` error code and ``X-RateLimit-Requests-Reset``),
+or to lose the answer of an operation it carried out.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class FakeLinear:
     # updatedAt values to answer for the next mutations (else the current time), as Linear stamps them.
     next_updated_at: list[str] = field(default_factory=list)
     _rate_limited: list[float] = field(default_factory=list)
+    _lost: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _numbers: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     url: str = ""
@@ -71,6 +73,10 @@ class FakeLinear:
     def rate_limit(self, times: int = 1, reset_in_s: float = 30) -> None:
         """The next ``times`` operations answer RATELIMITED, resetting ``reset_in_s`` from now."""
         self._rate_limited.extend([reset_in_s] * times)
+
+    def lose_answers(self, name: str, times: int = 1) -> None:
+        """The next ``times`` ``name`` operations are carried out, but the answer is lost (HTTP 502)."""
+        self._lost[name] += times
 
     def called(self, name: str) -> list[Operation]:
         return [op for op in self.operations if op.field == name]
@@ -171,7 +177,11 @@ class FakeLinear:
             return _error("Rate limit exceeded", "RATELIMITED", headers={"X-RateLimit-Requests-Reset": reset_ms})
         if not op.authorization:
             return _error("Authentication required, not authenticated", "AUTHENTICATION_ERROR")
-        return self.answer(op.field, op.variables)
+        answer = self.answer(op.field, op.variables)
+        if self._lost[op.field]:
+            self._lost[op.field] -= 1
+            return web.Response(status=502, text="bad gateway")
+        return answer
 
 
 @asynccontextmanager

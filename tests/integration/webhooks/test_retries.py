@@ -5,7 +5,11 @@ Slack answering 429."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +28,7 @@ BEGIN RAISE EXCEPTION 'incidents table is read-only for maintenance'; END $$;
 CREATE TRIGGER test_refuse_incidents BEFORE INSERT ON infrastructure_incidents
     FOR EACH ROW EXECUTE FUNCTION test_refuse_incidents();
 """
+ROOT = Path(__file__).resolve().parents[3]
 REPAIR = "DROP TRIGGER IF EXISTS test_refuse_incidents ON infrastructure_incidents"
 
 
@@ -107,6 +112,57 @@ async def test_linear_down_then_back_the_mapping_appears_after_the_retry(world: 
     assert await world.pool.fetchval("SELECT linear_issue_id FROM infrastructure_incidents") == "ENG-1"
     assert await world.pool.fetchval("SELECT status FROM outbox WHERE kind = 'linear.create_issue'") == "done"
     assert len(world.linear.called("issueCreate")) == 1
+
+
+async def test_linear_answer_lost_after_creating_makes_no_duplicate(world: World) -> None:
+    world.linear.lose_answers("issueCreate")
+    await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")
+    await world.drain()
+    # The issue exists in Linear (created with the service's own id); the mapping follows from the lookup.
+    assert len(world.linear.issues) == 1
+    assert await world.pool.fetchval("SELECT linear_issue_id FROM sentry_error_mappings") == "ENG-1"
+    await world.pool.execute("UPDATE outbox SET status = 'pending', next_attempt_at = now() WHERE kind LIKE 'linear.%'")
+    await world.pool.execute("DELETE FROM sentry_error_mappings")
+    await world.drain()  # a retry of the whole job: issueCreate refused as existing, found by its id
+    assert len(world.linear.issues) == 1 and len(world.linear.called("issueCreate")) == 2
+    assert await world.pool.fetchval("SELECT linear_issue_id FROM sentry_error_mappings") == "ENG-1"
+
+
+async def test_retries_stop_after_max_attempts_but_replay_still_works(world: World, broken: None) -> None:
+    await world.pool.execute(
+        "UPDATE agent_swarm_config SET config_value = $1 WHERE config_key = 'webhooks.retry'",
+        {"max_attempts": 2, "base_delay_s": 1},
+    )
+    await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")
+    await world.pool.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
+    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    row = await world.pool.fetchrow("SELECT * FROM webhook_deliveries")
+    assert row["status"] == "failed" and row["attempts"] == 2 and row["next_attempt_at"] is None
+    await world.pool.execute(REPAIR)
+    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "failed"
+    outcome = await commands.replay(
+        make_config(world.ctx.config.database_url), argparse.Namespace(id=None, failed=True)
+    )
+    assert outcome == 0 and await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "processed"
+
+
+async def test_deliveries_command_runs_from_the_shell(world: World, broken: None, database_url: str) -> None:
+    await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue", request_id="d" * 32)
+    env = {**os.environ, "DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "app.py",
+        "deliveries",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert "d" * 32 in out.decode() and "1 failed delivery" in out.decode()
 
 
 async def test_linear_rate_limited_waits_without_burning_attempts(world: World) -> None:
