@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.integration.webhooks.conftest import World, fixture_bytes, linear_body, sentry_variant
 
 
@@ -131,3 +133,28 @@ async def test_missed_deliveries_are_healed_by_the_current_state(world: World) -
     fix = await world.pool.fetchrow("SELECT * FROM fix_metrics")
     assert fix["acknowledged_at"] is not None and fix["fix_started_at"] is not None
     assert fix["fix_completed_at"] is not None
+
+
+def create_variant() -> bytes:
+    """The Issue create of WEB-44 (not recorded: the recorded update's issue object, action create, in Todo)."""
+    payload = json.loads(fixture_bytes("linear", "issue.update"))
+    payload["action"] = "create"
+    payload.pop("updatedFrom")
+    payload["data"]["state"].update(type="unstarted", name="Todo")
+    payload["data"].pop("startedAt")
+    payload["webhookTimestamp"] = int(time.time() * 1000)
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("order", ["create_then_update", "update_then_create"])
+async def test_update_before_create_ends_in_the_same_state(world: World, order: str) -> None:
+    await known(world, 44)
+    bodies = [create_variant(), linear_body("issue.update")]
+    for body in bodies if order == "create_then_update" else reversed(bodies):
+        assert (await world.send.linear(body)).status == 200
+    fix = await world.pool.fetchrow("SELECT * FROM fix_metrics")
+    started = "2023-04-11T10:10:15.093000+00:00"
+    assert fix["acknowledged_at"].isoformat() == started and fix["fix_started_at"].isoformat() == started
+    assert fix["fix_completed_at"] is None
+    assert await world.pool.fetchval("SELECT status FROM infrastructure_incidents") == "acknowledged"
+    assert await world.pool.fetchval("SELECT status FROM sentry_error_mappings") == "open"
