@@ -93,7 +93,7 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float:
     return DEFAULT_RETRY_S
 
 
-def _rate_limited(errors: list[Any] | None) -> bool:
+def is_rate_limited(errors: list[Any] | None) -> bool:
     for error in errors or []:
         ext = error.get("extensions") if isinstance(error, dict) else None
         if isinstance(ext, dict) and str(ext.get("code", "")).upper() == "RATELIMITED":
@@ -113,7 +113,7 @@ async def execute(ctx: Context, document: str, variables: dict[str, Any]) -> dic
             result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
             return result
     except TransportQueryError as exc:
-        if _rate_limited(exc.errors):
+        if is_rate_limited(exc.errors):
             raise RetryLater(retry_after_s(transport.response_headers), "Linear rate limited") from exc
         raise LinearError(f"Linear refused the operation: {exc.errors}") from exc
     except TransportServerError as exc:
