@@ -113,6 +113,17 @@ async def test_oversized_body_is_413_even_when_signed(world: World) -> None:
     await assert_nothing_stored(world)
 
 
+async def test_oversized_chunked_body_without_length_is_413(world: World) -> None:
+    async def chunks() -> Any:
+        for _ in range(17):
+            yield b"x" * 65536
+
+    headers = {"Sentry-Hook-Resource": "issue", "Sentry-Hook-Signature": "0" * 64, "Request-ID": "big"}
+    response = await world.client.post("/webhooks/sentry", data=chunks(), headers=headers)
+    assert response.status == 413
+    await assert_nothing_stored(world)
+
+
 async def test_unknown_event_is_stored_and_202(world: World) -> None:
     body = fixture_bytes("github", "ping")
     response = await world.send.github(body, "star", delivery="star-1")
