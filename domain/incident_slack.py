@@ -49,6 +49,8 @@ async def thread_update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]
     if incident is None:
         return {"skipped": "incident no longer exists"}
     if not incident.slack_thread_ts or not incident.slack_channel_id:
+        if not ctx.config.slack_incidents_channel:
+            raise RetryLater(600, "SLACK_INCIDENTS_CHANNEL is not set: no incident thread to reply in yet")
         raise RetryLater(PARENT_WAIT_S, "the incident's announcement is not posted yet")
     dedupe_key = f"{incidents.UPDATE}:{payload['incident_id']}:{payload.get('status')}"
     if await ctx.pool.fetchval(EARLIER_PENDING, dedupe_key, payload["incident_id"]):

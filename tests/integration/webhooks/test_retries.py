@@ -213,5 +213,21 @@ async def test_thread_update_waits_for_the_announcement(world_factory: Any) -> N
     await world.drain()
     rows = {r["kind"]: r for r in await world.pool.fetch("SELECT * FROM outbox")}
     assert "SLACK_INCIDENTS_CHANNEL" in rows["incident.announce"]["last_error"]
-    assert "not posted yet" in rows["incident.update"]["last_error"]
+    assert "no incident thread" in rows["incident.update"]["last_error"]
     assert world.slack.called("chat.postMessage") == []
+
+
+async def test_thread_reply_waits_until_the_announcement_is_posted(world: World) -> None:
+    world.slack.rate_limit("chat.postMessage", retry_after=1, times=2)  # the announcement has to wait
+    await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")
+    await world.send.sentry(sentry_variant("issue.created", "assigned"), "issue")
+    await world.drain()
+    reply = await world.pool.fetchrow("SELECT * FROM outbox WHERE kind = 'incident.update'")
+    assert reply["status"] == "pending" and "not posted yet" in reply["last_error"] and reply["attempts"] == 0
+    await world.make_due()
+    await world.drain()
+    await world.make_due()
+    await world.drain()
+    posts = world.slack.called("chat.postMessage")
+    ts = await world.pool.fetchval("SELECT slack_thread_ts FROM infrastructure_incidents")
+    assert [p.args.get("thread_ts") for p in posts if "thread_ts" in p.args] == [ts]
