@@ -93,6 +93,8 @@ async def test_merged_pull_request_naming_the_issue_completes_the_fix(world: Wor
     response = await world.send.github(fixture_bytes("github", "pull_request.closed.merged"), "pull_request")
     assert response.status == 200
     fix = await world.pool.fetchrow("SELECT * FROM fix_metrics")
+    pr = await world.pool.fetchrow("SELECT * FROM github_pull_request_events")
+    assert pr["action"] == "closed" and pr["merged"] is True and pr["number"] == 3
     assert fix["fix_completed_at"].isoformat() == "2019-11-26T07:01:13+00:00"
     assert fix["commit_sha"] == "a21683865c088b5fe1906cf6552d15a285a4986d"
     assert fix["fix_successful"] is True and fix["fix_method"] == "pull_request"
