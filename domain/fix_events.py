@@ -68,12 +68,13 @@ async def on_linear_issue(conn: asyncpg.Connection, issue: LinearIssue, *, now: 
         return "unknown"
     at = issue.changed_at or now
     if issue.acknowledged or issue.started or issue.completed:
-        await fix_timeline.acknowledge(conn, fixes, at)
+        # Incidents before fix rows: the order every writer uses, so concurrent writers do not deadlock.
         for incident in await incidents.open_for_linear(conn, issue.identifier):
             if incident.status == Status.DETECTED:
                 await incidents.transition(
                     conn, incident.id, Transition.ACKNOWLEDGE, now=now, note=f"{issue.identifier} picked up in Linear"
                 )
+        await fix_timeline.acknowledge(conn, fixes, at)
     if issue.started or (issue.completed and issue.started_at):
         await fix_timeline.start(conn, fixes, issue.started_at or at)
     if issue.completed:

@@ -71,6 +71,18 @@ async def test_failed_processing_is_kept_and_retried_by_the_job(world: World, br
     assert (await again.json())["duplicate"] is True
 
 
+async def test_a_delivery_left_received_by_a_crash_is_picked_up(world: World) -> None:
+    body = fixture_bytes("sentry", "issue.created")
+    await world.pool.execute(
+        "INSERT INTO webhook_deliveries (source, delivery_id, event_type, action, body, received_at)"
+        " VALUES ('sentry', 'crashed', 'issue', 'created', $1, now() - interval '5 minutes')",
+        body,
+    )
+    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "processed"
+    assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
+
+
 async def test_deliveries_and_replay_commands(
     world: World, broken: None, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
