@@ -1,6 +1,6 @@
 """Answer time of a signed Sentry ``issue`` created delivery, against GET /healthz in the same process.
 
-    .venv/bin/python bench/webhooks.py [--n 400] [--warmup 40]
+    .venv/bin/python bench/webhooks.py [--n 400] [--warmup 40] [--concurrency 1]
 
 Runs the real app (build_app) on loopback against a real PostgreSQL (DATABASE_URL if set, else an
 embedded one in a temporary directory, with a fresh database either way), sends N deliveries of the
@@ -70,7 +70,7 @@ async def fresh_database(server_url: str) -> str:
     return url
 
 
-async def run(n: int, warmup: int) -> None:
+async def run(n: int, warmup: int, concurrency: int) -> None:
     given = os.environ.get("DATABASE_URL", "").strip()
     with tempfile.TemporaryDirectory() as tmp:
         server = None
@@ -88,8 +88,10 @@ async def run(n: int, warmup: int) -> None:
             try:
                 async with aiohttp.ClientSession() as session:
                     health, hooks = [], []
-                    for i in range(warmup + n):
-                        base["data"]["issue"]["id"] = str(9_000_000_000 + i)
+                    counter = iter(range(10**9))
+
+                    async def one(record: bool) -> None:
+                        base["data"]["issue"]["id"] = str(9_000_000_000 + next(counter))
                         body = json.dumps(base, separators=(",", ":")).encode()
                         headers = {
                             "Content-Type": "application/json",
@@ -102,15 +104,19 @@ async def run(n: int, warmup: int) -> None:
                         w = await timed(
                             session, "POST", str(app_server.make_url("/webhooks/sentry")), data=body, headers=headers
                         )
-                        if i >= warmup:
+                        if record:
                             health.append(h)
                             hooks.append(w)
+
+                    for i in range(0, warmup + n, concurrency):
+                        await asyncio.gather(*(one(i >= warmup) for _ in range(concurrency)))
             finally:
                 await app_server.close()
         finally:
             if server is not None:
                 await asyncio.to_thread(server.cleanup)
 
+    print(f"concurrency {concurrency} (each sender: GET /healthz, then the delivery)")
     for name, samples in (("GET /healthz", health), ("POST /webhooks/sentry issue.created", hooks)):
         print(
             f"{name:40s} n={len(samples)} p50={percentile(samples, 50):7.2f} ms  p99={percentile(samples, 99):7.2f} ms"
@@ -126,8 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=1, help="deliveries in flight at once")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.warmup))
+    asyncio.run(run(args.n, args.warmup, args.concurrency))
 
 
 if __name__ == "__main__":
