@@ -164,6 +164,8 @@ async def on_event(conn: asyncpg.Connection, event: SentryEvent, *, now: datetim
     await incidents.lock(conn, _lock_key(event.issue_id))
     counted = await sentry_mappings.record_event(conn, event.issue_id, event.seen_at or now)
     if counted is None:
+        # The Linear issue (and so the mapping) may not exist yet: keep the count on the incident.
+        await incidents.count_pending_event(conn, event.issue_id)
         return
     mapping, previous_status = counted
     if previous_status == MappingStatus.RESOLVED:

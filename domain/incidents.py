@@ -66,6 +66,13 @@ UPDATE infrastructure_incidents SET
 WHERE id = $1
 RETURNING *
 """
+COUNT_PENDING_EVENT = """
+UPDATE infrastructure_incidents SET error_details = jsonb_set(
+    COALESCE(error_details, '{}'::jsonb), '{pending_events}',
+    to_jsonb(COALESCE((error_details ->> 'pending_events')::int, 0) + 1))
+WHERE id = (SELECT id FROM infrastructure_incidents WHERE sentry_issue_id = $1
+            ORDER BY created_at DESC, incident_number DESC LIMIT 1)
+"""
 SET_SEVERITY = "UPDATE infrastructure_incidents SET severity = $2 WHERE id = $1 AND severity <> $2 RETURNING *"
 SET_LINEAR = """
 UPDATE infrastructure_incidents SET linear_issue_id = $2 WHERE sentry_issue_id = $1 AND linear_issue_id IS NULL
@@ -233,6 +240,11 @@ async def tell_thread(conn: asyncpg.Connection, incident: Incident, note: str | 
 
 async def append_run(conn: asyncpg.Connection, incident_id: uuid.UUID, run: dict[str, Any], run_id: str) -> Incident:
     return Incident.of(await conn.fetchrow(APPEND_RUN, incident_id, run, run_id))
+
+
+async def count_pending_event(conn: asyncpg.Connection, sentry_issue_id: str) -> None:
+    """One more event of a Sentry issue whose mapping does not exist yet (added to it when created)."""
+    await conn.execute(COUNT_PENDING_EVENT, sentry_issue_id)
 
 
 async def set_severity(conn: asyncpg.Connection, incident_id: uuid.UUID, severity: str) -> Incident | None:

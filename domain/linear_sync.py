@@ -17,6 +17,13 @@ from jobs.outbox import Context, RetryLater
 MAPPING_STATUS_BY_INCIDENT = {"resolved": MappingStatus.RESOLVED, "ignored": MappingStatus.IGNORED}
 
 
+def pending_events(incident: incidents.Incident | None) -> int:
+    """Events counted on the incident while the mapping did not exist yet."""
+    details = incident.row.get("error_details") if incident else None
+    value = details.get("pending_events") if isinstance(details, dict) else None
+    return value if isinstance(value, int) else 0
+
+
 @outbox.handler(LINEAR_CREATE)
 async def create_issue(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     sentry_issue_id = payload["sentry_issue_id"]
@@ -47,7 +54,7 @@ async def create_issue(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
             error_type=payload.get("error_type") or "error",
             team_key=team_key,
             status=status,
-            event_count=int(payload.get("count") or 1),
+            event_count=int(payload.get("count") or 1) + pending_events(latest),
             first_seen_at=datetime.fromisoformat(payload["first_seen"]),
             last_seen_at=datetime.fromisoformat(payload["last_seen"]),
         )

@@ -116,11 +116,14 @@ async def test_linear_down_then_back_the_mapping_appears_after_the_retry(world: 
     # The incident was announced anyway: Slack does not wait for Linear.
     assert len(world.slack.called("chat.postMessage")) == 1
 
+    # An event of the issue while Linear is down is counted on the incident meanwhile.
+    assert (await world.send.sentry(fixture_bytes("sentry", "error.created"), "error")).status == 200
+
     world.linear.down = False
     await world.make_due()
     await world.drain()
     mapping = await world.pool.fetchrow("SELECT * FROM sentry_error_mappings")
-    assert mapping["linear_issue_id"] == "ENG-1"
+    assert mapping["linear_issue_id"] == "ENG-1" and mapping["event_count"] == 2
     assert await world.pool.fetchval("SELECT linear_issue_id FROM infrastructure_incidents") == "ENG-1"
     assert await world.pool.fetchval("SELECT status FROM outbox WHERE kind = 'linear.create_issue'") == "done"
     assert len(world.linear.called("issueCreate")) == 1
