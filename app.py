@@ -2,6 +2,8 @@
 
 python app.py            serve on HOST:PORT (embedded PostgreSQL unless DATABASE_URL is set)
 python app.py migrate    apply database migrations and exit
+python app.py deliveries list webhook deliveries whose processing failed
+python app.py replay <id|--failed>  reprocess stored webhook deliveries
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
 from handlers.api import auth
 from handlers.api import coding_requests as coding_requests_api
+from handlers.api import incidents as incidents_api
 from handlers.keys import CONFIG, POOL
 from handlers.slack import app_home as _app_home  # noqa: F401 (registers its listeners)
 from handlers.slack import coding_requests as _slack_coding_requests  # noqa: F401
-from handlers.webhooks import coding_requests as _webhook_coding_requests  # noqa: F401 (router callbacks)
+from handlers.webhooks import commands as webhook_commands
 from jobs import outbox, scheduler
 
 MAX_BODY = 1024 * 1024
@@ -78,6 +81,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend([embedded_postgres, database, background_jobs])
     health.setup(app)
     webhooks.setup(app)
+    incidents_api.setup(app)
     slack.setup(app)
     coding_requests_api.setup(app)
     return app
@@ -101,6 +105,8 @@ async def run_migrations(config: Config) -> int:
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "migrate": lambda config, _args: run_migrations(config),
+    "deliveries": webhook_commands.list_failed,
+    "replay": webhook_commands.replay,
 }
 
 
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve HTTP (the default)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    webhook_commands.add_parsers(sub)
     args = parser.parse_args(argv)
 
     logs.configure()

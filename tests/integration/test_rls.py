@@ -86,6 +86,7 @@ async def test_authenticated_writes_nothing(seeded: asyncpg.Pool, table: str) ->
 async def test_service_role_does_everything(pool: asyncpg.Pool, table: str) -> None:
     await pool.execute(f"DELETE FROM {table}")  # settings seeded by migrations are not this test's row
     async with as_role(pool, "service_role") as conn:
+        await conn.execute(f"DELETE FROM {table}")  # rows seeded by migrations (settings); rolled back after
         await conn.execute(SAMPLE_ROWS[table])
         assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 1
         assert await conn.execute(f"UPDATE {table} SET id = id") == "UPDATE 1"

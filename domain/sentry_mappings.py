@@ -1,0 +1,120 @@
+"""sentry_error_mappings: which Linear issue tracks which Sentry issue, and that issue's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import asyncpg
+
+
+class MappingStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    IGNORED = "ignored"
+
+
+GET = "SELECT * FROM sentry_error_mappings WHERE sentry_issue_id = $1"
+BY_LINEAR = "SELECT * FROM sentry_error_mappings WHERE linear_issue_id = $1"
+CREATE = """
+INSERT INTO sentry_error_mappings (sentry_issue_id, linear_issue_id, error_type, team_key, status, event_count,
+                                   first_seen_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, GREATEST($7::timestamptz, $8::timestamptz))
+ON CONFLICT (sentry_issue_id) DO NOTHING
+RETURNING *
+"""
+# One event more; a resolved mapping is open again (a regression), reported through previous_status.
+RECORD_EVENT = """
+WITH old AS (SELECT id, status FROM sentry_error_mappings WHERE sentry_issue_id = $1 FOR UPDATE)
+UPDATE sentry_error_mappings m SET
+    event_count = m.event_count + 1,
+    last_seen_at = GREATEST(m.last_seen_at, $2),
+    status = CASE WHEN m.status = 'resolved' THEN 'open' ELSE m.status END
+FROM old WHERE m.id = old.id
+RETURNING m.*, old.status AS previous_status
+"""
+REOPEN = """
+UPDATE sentry_error_mappings SET status = 'open' WHERE sentry_issue_id = $1 AND status = 'resolved' RETURNING *
+"""
+SET_STATUS = "UPDATE sentry_error_mappings SET status = $2 WHERE sentry_issue_id = $1 AND status <> $2 RETURNING *"
+SET_STATUS_BY_LINEAR = "UPDATE sentry_error_mappings SET status = $2 WHERE linear_issue_id = $1 AND status <> $2"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    sentry_issue_id: str
+    linear_issue_id: str
+    error_type: str
+    team_key: str
+    status: str
+    event_count: int
+    last_seen_at: datetime
+
+    @classmethod
+    def of(cls, r: asyncpg.Record) -> Mapping:
+        return cls(
+            r["sentry_issue_id"],
+            r["linear_issue_id"],
+            r["error_type"],
+            r["team_key"],
+            r["status"],
+            r["event_count"],
+            r["last_seen_at"],
+        )
+
+
+async def get(conn: asyncpg.Connection, sentry_issue_id: str) -> Mapping | None:
+    r = await conn.fetchrow(GET, sentry_issue_id)
+    return Mapping.of(r) if r else None
+
+
+async def by_linear(conn: asyncpg.Connection, identifier: str) -> Mapping | None:
+    r = await conn.fetchrow(BY_LINEAR, identifier)
+    return Mapping.of(r) if r else None
+
+
+async def create(
+    conn: asyncpg.Connection,
+    *,
+    sentry_issue_id: str,
+    linear_issue_id: str,
+    error_type: str,
+    team_key: str,
+    status: MappingStatus,
+    event_count: int,
+    first_seen_at: datetime,
+    last_seen_at: datetime,
+) -> Mapping | None:
+    """Insert the mapping; None when it existed already (the first writer wins)."""
+    r = await conn.fetchrow(
+        CREATE,
+        sentry_issue_id,
+        linear_issue_id,
+        error_type,
+        team_key,
+        status.value,
+        event_count,
+        first_seen_at,
+        last_seen_at,
+    )
+    return Mapping.of(r) if r else None
+
+
+async def record_event(conn: asyncpg.Connection, sentry_issue_id: str, seen_at: datetime) -> tuple[Mapping, str] | None:
+    """Count one event; returns the mapping and its status before (``resolved`` means a regression)."""
+    r = await conn.fetchrow(RECORD_EVENT, sentry_issue_id, seen_at)
+    return (Mapping.of(r), r["previous_status"]) if r else None
+
+
+async def reopen(conn: asyncpg.Connection, sentry_issue_id: str) -> Mapping | None:
+    r = await conn.fetchrow(REOPEN, sentry_issue_id)
+    return Mapping.of(r) if r else None
+
+
+async def set_status(conn: asyncpg.Connection, sentry_issue_id: str, status: MappingStatus) -> None:
+    await conn.execute(SET_STATUS, sentry_issue_id, status.value)
+
+
+async def set_status_by_linear(conn: asyncpg.Connection, identifier: str, status: MappingStatus) -> None:
+    await conn.execute(SET_STATUS_BY_LINEAR, identifier, status.value)

@@ -1,0 +1,195 @@
+"""The Linear GraphQL API (gql on LINEAR_API_URL with LINEAR_API_KEY), for outbox handlers.
+
+Rate limits (HTTP 429, or Linear's ``RATELIMITED`` error code) and a missing key become RetryLater, so
+the work waits in the outbox; other failures raise LinearError and are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gql import Client, GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError, TransportServerError
+
+import logs
+from jobs.outbox import Context, RetryLater
+
+TIMEOUT_S = 10
+DEFAULT_RETRY_S = 60.0
+
+TEAM_BY_KEY = """
+query TeamByKey($key: String!) {
+  teams(filter: { key: { eq: $key } }) { nodes { id key name } }
+}
+"""
+ISSUE_CREATE = """
+mutation IssueCreate($input: IssueCreateInput!) {
+  issueCreate(input: $input) { success issue { id identifier url updatedAt } }
+}
+"""
+ISSUE_BY_ID = """
+query Issue($id: String!) {
+  issue(id: $id) {
+    id identifier url updatedAt
+    state { id type name }
+    team { id key states { nodes { id type name position } } }
+  }
+}
+"""
+ISSUE_UPDATE = """
+mutation IssueUpdate($id: String!, $input: IssueUpdateInput!) {
+  issueUpdate(id: $id, input: $input) { success issue { id identifier updatedAt state { type name } } }
+}
+"""
+COMMENT_CREATE = """
+mutation CommentCreate($input: CommentCreateInput!) {
+  commentCreate(input: $input) { success comment { id } }
+}
+"""
+
+
+class LinearError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LinearIssueRef:
+    id: str
+    identifier: str
+    url: str | None
+    updated_at: datetime | None
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def retry_after_s(headers: Mapping[str, str] | None) -> float:
+    """Seconds to wait after a rate limit: Retry-After, else Linear's reset time (epoch ms)."""
+    headers = headers or {}
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(float(value), 1.0)
+        except ValueError:
+            pass
+    reset = headers.get("X-RateLimit-Requests-Reset")
+    if reset:
+        try:
+            return max(float(reset) / 1000 - time.time(), 1.0)
+        except ValueError:
+            pass
+    return DEFAULT_RETRY_S
+
+
+def is_rate_limited(errors: list[Any] | None) -> bool:
+    for error in errors or []:
+        ext = error.get("extensions") if isinstance(error, dict) else None
+        if isinstance(ext, dict) and str(ext.get("code", "")).upper() == "RATELIMITED":
+            return True
+    return False
+
+
+async def execute(ctx: Context, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Run one GraphQL operation; RetryLater while LINEAR_API_KEY is unset or Linear rate-limits us."""
+    key = ctx.config.linear_api_key
+    if not key:
+        logs.event("linear.unconfigured", logging.WARNING, missing="LINEAR_API_KEY")
+        raise RetryLater(300, "LINEAR_API_KEY is not set: Linear calls wait in the outbox")
+    transport = AIOHTTPTransport(url=ctx.config.linear_api_url, headers={"Authorization": key}, timeout=TIMEOUT_S)
+    try:
+        async with Client(transport=transport, execute_timeout=TIMEOUT_S) as session:
+            result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
+            return result
+    except TransportQueryError as exc:
+        if is_rate_limited(exc.errors):
+            raise RetryLater(retry_after_s(transport.response_headers), "Linear rate limited") from exc
+        raise LinearError(f"Linear refused the operation: {exc.errors}") from exc
+    except TransportServerError as exc:
+        if exc.code == 429:
+            raise RetryLater(retry_after_s(transport.response_headers), "Linear rate limited") from exc
+        raise LinearError(f"Linear answered HTTP {exc.code}") from exc
+
+
+def _ref(issue: Any) -> LinearIssueRef:
+    if not isinstance(issue, dict) or not issue.get("identifier"):
+        raise LinearError(f"Linear answered without an issue: {issue!r}")
+    return LinearIssueRef(issue["id"], issue["identifier"], issue.get("url"), _time(issue.get("updatedAt")))
+
+
+async def team_id(ctx: Context, team_key: str) -> str:
+    data = await execute(ctx, TEAM_BY_KEY, {"key": team_key})
+    nodes = (data.get("teams") or {}).get("nodes") or []
+    if not nodes:
+        raise LinearError(f"no Linear team with key {team_key!r}")
+    found: str = nodes[0]["id"]
+    return found
+
+
+async def find_issue(ctx: Context, id_or_identifier: str) -> dict[str, Any] | None:
+    try:
+        data = await execute(ctx, ISSUE_BY_ID, {"id": id_or_identifier})
+    except LinearError:
+        return None
+    issue = data.get("issue")
+    return issue if isinstance(issue, dict) else None
+
+
+async def create_issue(ctx: Context, *, issue_uuid: str, team_key: str, title: str, description: str) -> LinearIssueRef:
+    """Create the issue with our own id, so a retry after a lost answer finds it instead of duplicating."""
+    team = await team_id(ctx, team_key)
+    try:
+        data = await execute(
+            ctx,
+            ISSUE_CREATE,
+            {"input": {"id": issue_uuid, "teamId": team, "title": title, "description": description}},
+        )
+    except LinearError:
+        existing = await find_issue(ctx, issue_uuid)
+        if existing is None:
+            raise
+        return _ref(existing)
+    created = data.get("issueCreate") or {}
+    if not created.get("success"):
+        raise LinearError("Linear issueCreate did not succeed")
+    return _ref(created.get("issue"))
+
+
+async def reopen_issue(ctx: Context, identifier: str) -> LinearIssueRef:
+    """Move the issue back to its team's first unstarted state (or triage/backlog where none)."""
+    issue = await find_issue(ctx, identifier)
+    if issue is None:
+        raise LinearError(f"Linear issue {identifier} not found")
+    states = ((issue.get("team") or {}).get("states") or {}).get("nodes") or []
+    order = {"unstarted": 0, "triage": 1, "backlog": 2}
+    candidates = sorted(
+        (s for s in states if s.get("type") in order), key=lambda s: (order[s["type"]], s.get("position") or 0)
+    )
+    if not candidates:
+        raise LinearError(f"Linear team of {identifier} has no unstarted state")
+    data = await execute(ctx, ISSUE_UPDATE, {"id": issue["id"], "input": {"stateId": candidates[0]["id"]}})
+    updated = data.get("issueUpdate") or {}
+    if not updated.get("success"):
+        raise LinearError("Linear issueUpdate did not succeed")
+    ref = _ref(updated.get("issue"))
+    return LinearIssueRef(issue["id"], ref.identifier, issue.get("url"), ref.updated_at)
+
+
+async def comment(ctx: Context, issue_id: str, body: str) -> str:
+    data = await execute(ctx, COMMENT_CREATE, {"input": {"issueId": issue_id, "body": body}})
+    created = data.get("commentCreate") or {}
+    if not created.get("success"):
+        raise LinearError("Linear commentCreate did not succeed")
+    found: str = (created.get("comment") or {}).get("id", "")
+    return found
