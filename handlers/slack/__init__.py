@@ -61,11 +61,11 @@ async def socket_mode(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     handler = AsyncSocketModeHandler(app[BOLT], config.slack_app_token)
-    await handler.connect_async()
+    await handler.connect_async()  # type: ignore[no-untyped-call]
     logs.event("slack.socket_mode.connected")
     yield
     with contextlib.suppress(Exception):
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
 
 
 def setup(app: web.Application) -> None:
