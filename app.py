@@ -18,10 +18,12 @@ import asyncpg
 import sentry_sdk
 from aiohttp import web
 
+import handlers.slack.approvals  # noqa: F401  (registers its Bolt listeners)
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
+from handlers.api import approvals as api_approvals
 from handlers.api import auth
 from handlers.keys import CONFIG, POOL
 from jobs import outbox, scheduler
@@ -75,6 +77,7 @@ def build_app(config: Config) -> web.Application:
     health.setup(app)
     webhooks.setup(app)
     slack.setup(app)
+    api_approvals.setup(app)
     return app
 
 

@@ -131,6 +131,8 @@ class FakeSlack:
             args = await request.json()
         else:
             args = dict(await request.post())
+        # slack_sdk sends the read methods (usergroups.users.list, users.info ...) as GET query parameters.
+        args = {**request.query, **args}
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
         call = Call(method, args, token)
