@@ -153,6 +153,8 @@ def parse_new(body: Any) -> NewApproval:
     thread_ts = _text(body, "thread_ts", max_len=50, required=False)
     if thread_ts is not None and not SLACK_TS.match(thread_ts):
         raise InvalidField("thread_ts", "must be a Slack message timestamp such as 1712345678.000100")
+    if thread_ts is not None and channel is None:
+        raise InvalidField("channel", "is required with thread_ts (the channel the thread is in)")
     expires_in_s = body.get("expires_in_s", DEFAULT_EXPIRES_IN_S)
     if isinstance(expires_in_s, bool) or not isinstance(expires_in_s, int):
         raise InvalidField("expires_in_s", "must be an integer number of seconds")

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
 from domain import approvals, settings
-from domain.approval_policy import may_decide
+from domain.approval_policy import approvers_for, judge, may_decide
 from domain.approval_rules import Decision, InvalidField, is_open, parse_reason, why_closed
 from handlers.keys import POOL
 from handlers.slack import REGISTRARS
@@ -163,7 +163,13 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             )
             await explain(pool, channel=channel, user=user, text=text)
             return
-        # The trigger_id is valid for 3 s: open the modal now; who may decide is checked on submit.
+        setting = await settings.get(pool, APPROVERS_KEY, {})
+        verdict = judge(setting, approval.risk, user)
+        if not verdict.allowed and not approvers_for(setting, approval.risk)[1]:
+            # Refused whatever the user's groups (none are configured): say so instead of opening the modal.
+            await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
+            return
+        # The trigger_id is valid for 3 s: open the modal now; group membership is checked on submit.
         await client.views_open(
             trigger_id=body["trigger_id"], view=reject_modal(str(approval.id), approval.action_type)
         )

@@ -39,7 +39,8 @@ def test_parse_new_with_defaults() -> None:
         ({"expires_in_s": 1.5}, "expires_in_s"),
         ({"expires_in_s": 10**9}, "expires_in_s"),
         ({"channel": "general"}, "channel"),
-        ({"thread_ts": "1.2.3"}, "thread_ts"),
+        ({"thread_ts": "1.2.3", "channel": "C0ABC"}, "thread_ts"),
+        ({"thread_ts": "1712345678.000100"}, "channel"),
     ],
 )
 def test_parse_new_names_the_bad_field(change: dict[str, object], field: str) -> None:

@@ -50,6 +50,29 @@ async def test_high_risk_without_a_list_is_refused(harness: Harness) -> None:
     (note,) = await harness.ephemerals_queued()
     assert "approvals.approvers.critical" in note["text"]
     assert (await harness.get(approval_id))["status"] == "pending"
+    await harness.click(ActionId.REJECT, approval_id, user="U0ANYONE")
+    await harness.ephemerals_queued(2)
+    assert not harness.fake.called("views.open"), "no modal for someone who may not decide anyway"
+
+
+async def test_group_members_are_cached_briefly(harness: Harness) -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from handlers.slack.approvals import GroupMembers
+
+    now = [1000.0]
+    groups = GroupMembers(ttl_s=60, clock=lambda: now[0])
+    members_of = groups.lookup(AsyncWebClient(token="xoxb-t", base_url=harness.fake.url))
+    harness.fake.usergroups["S0SRE"] = ["U1"]
+    assert await members_of("S0SRE") == {"U1"}
+    harness.fake.usergroups["S0SRE"] = ["U1", "U2"]
+    now[0] += 59
+    assert await members_of("S0SRE") == {"U1"}, "cached"
+    now[0] += 2
+    assert await members_of("S0SRE") == {"U1", "U2"}, "refreshed after the TTL"
+    harness.fake.fail("usergroups.users.list", "no_such_subteam")
+    assert await members_of("S0NOPE") == frozenset()
+    assert len(harness.fake.called("usergroups.users.list")) == 3
 
 
 async def test_refused_reject_through_the_modal_changes_nothing(harness: Harness) -> None:
