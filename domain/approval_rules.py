@@ -91,7 +91,9 @@ class Approval:
 
     @property
     def risk(self) -> RiskLevel:
-        return RiskLevel(self.risk_level) if self.risk_level in RiskLevel._value2member_map_ else RiskLevel.MEDIUM
+        """The risk level; a value the API would refuse (a row written by other means) counts as critical."""
+        known = {r.value: r for r in RiskLevel}
+        return known.get(self.risk_level, RiskLevel.CRITICAL)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

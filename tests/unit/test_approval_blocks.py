@@ -132,3 +132,10 @@ def test_reject_modal_round_trip() -> None:
     (action_id,) = [b["element"]["action_id"] for b in modal["blocks"] if b["type"] == "input"]
     state = {"values": {block_id: {action_id: {"type": "plain_text_input", "value": "because"}}}}
     assert reason_from(state) == "because" and reason_from({}) is None
+
+
+def test_an_unknown_risk_level_is_treated_as_critical() -> None:
+    odd = replace(APPROVAL, risk_level="urgent")
+    assert odd.risk.value == "critical"
+    buttons = [e for b in request_message(odd)["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert all("confirm" in b for b in buttons)

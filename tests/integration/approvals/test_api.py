@@ -109,3 +109,12 @@ async def test_rls_itself_keeps_approvals_from_authenticated(harness: Harness) -
             await conn.execute(
                 "INSERT INTO approval_requests (agent_name, action_type, action_details) VALUES ('a', 'b', '{}')"
             )
+
+
+def test_routes_are_documented_for_openapi() -> None:
+    from handlers.api import PATHS, SCHEMAS
+
+    assert set(PATHS["/api/v1/approvals"]) == {"post"}
+    assert set(PATHS["/api/v1/approvals/{id}"]) == {"get"}
+    assert set(PATHS["/api/v1/approvals/{id}/cancel"]) == {"post"}
+    assert {"Approval", "NewApproval"} <= set(SCHEMAS)
