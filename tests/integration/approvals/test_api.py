@@ -118,3 +118,21 @@ def test_routes_are_documented_for_openapi() -> None:
     assert set(PATHS["/api/v1/approvals/{id}"]) == {"get"}
     assert set(PATHS["/api/v1/approvals/{id}/cancel"]) == {"post"}
     assert {"Approval", "NewApproval"} <= set(SCHEMAS)
+
+
+async def test_seeded_settings_validate_against_their_schema(harness: Harness) -> None:
+    import jsonschema
+
+    rows = await harness.pool.fetch(
+        "SELECT config_key, config_value, value_schema, description FROM agent_swarm_config"
+        " WHERE config_key IN ('approvals.approvers', 'approvals.channels')"
+    )
+    assert len(rows) == 2
+    for row in rows:
+        jsonschema.Draft202012Validator.check_schema(row["value_schema"])
+        jsonschema.validate(row["config_value"], row["value_schema"])
+        assert row["description"]
+    approvers = next(r["value_schema"] for r in rows if r["config_key"] == "approvals.approvers")
+    jsonschema.validate({"high": ["U012AB3CD", "W0ABC", "S0614TZR7"]}, approvers)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"urgent": ["U012AB3CD"]}, approvers)
