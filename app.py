@@ -20,10 +20,12 @@ import asyncpg
 import sentry_sdk
 from aiohttp import web
 
+import handlers.slack.approvals  # noqa: F401  (registers its Bolt listeners)
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
+from handlers.api import approvals as api_approvals
 from handlers.api import auth
 from handlers.api import coding_requests as coding_requests_api
 from handlers.api import incidents as incidents_api
@@ -84,6 +86,7 @@ def build_app(config: Config) -> web.Application:
     incidents_api.setup(app)
     slack.setup(app)
     coding_requests_api.setup(app)
+    api_approvals.setup(app)
     return app
 
 

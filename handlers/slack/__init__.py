@@ -21,8 +21,11 @@ from config import Config
 from handlers.errors import json_error
 from handlers.keys import CONFIG
 from integrations import slack as slack_api
+from integrations.slack_usergroups import GroupMembers
 
 BOLT = web.AppKey("bolt", AsyncApp)
+# One user-group cache per app: approval clicks and App Home ask about the same groups.
+GROUP_MEMBERS = web.AppKey("group_members", GroupMembers)
 
 Registrar = Callable[[AsyncApp, web.Application], None]
 # Feature modules append their ``register`` here (see handlers/slack/*.py); app.py imports them.
@@ -71,6 +74,7 @@ async def socket_mode(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     bolt = build_bolt(app[CONFIG])
     app[BOLT] = bolt
+    app[GROUP_MEMBERS] = GroupMembers()
     for register in REGISTRARS:
         register(bolt, app)
     app.router.add_post("/slack/events", events)

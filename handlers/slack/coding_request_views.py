@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from domain.approval_rules import Approval
 from domain.coding_request_rules import (
     OPEN,
     PRIORITY_VALUES,
@@ -21,6 +22,7 @@ from domain.coding_request_rules import (
     SlackOrigin,
     Status,
 )
+from handlers.slack.approval_blocks import buttons, escape
 
 COMMAND = "/coding-request"
 TITLE_MAX = 200
@@ -32,12 +34,6 @@ HOME_APPROVALS_MAX = 15
 class CallbackId(StrEnum):
     MODAL = "coding_request_modal"
     SHORTCUT = "send_to_coding_agent"
-
-
-class ActionId(StrEnum):
-    # The approvals feature owns these buttons (and their listeners); App Home shows the same ones.
-    APPROVE = "approval_approve"
-    REJECT = "approval_reject"
 
 
 class Field(StrEnum):
@@ -243,40 +239,15 @@ def mine_answer(requests: Iterable[CodingRequest]) -> dict[str, Any]:
 # --- App Home -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PendingApproval:
-    id: str
-    agent_name: str
-    action_type: str
-    risk_level: str
-    summary: str
+def _summary(details: Any) -> str:
+    if isinstance(details, dict):
+        for key in ("summary", "description", "reason", "title"):
+            if isinstance(details.get(key), str):
+                return str(details[key])
+    return json.dumps(details, separators=(",", ":"), default=str)[:300] if details else ""
 
 
-def approval_buttons(approval_id: str) -> dict[str, Any]:
-    """Approve / Reject, as on the approval messages in the channel (value = the approval id)."""
-    return {
-        "type": "actions",
-        "block_id": f"approval:{approval_id}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": ActionId.APPROVE.value,
-                "text": _text("Approve"),
-                "style": "primary",
-                "value": approval_id,
-            },
-            {
-                "type": "button",
-                "action_id": ActionId.REJECT.value,
-                "text": _text("Reject"),
-                "style": "danger",
-                "value": approval_id,
-            },
-        ],
-    }
-
-
-def home_view(requests: Iterable[CodingRequest], approvals: Iterable[PendingApproval]) -> dict[str, Any]:
+def home_view(requests: Iterable[CodingRequest], approvals: Iterable[Approval]) -> dict[str, Any]:
     """The App Home tab: the user's open coding requests, then the approvals they may decide."""
     mine = [r for r in requests if r.status in OPEN][:HOME_REQUESTS_MAX]
     waiting = list(approvals)[:HOME_APPROVALS_MAX]
@@ -289,8 +260,9 @@ def home_view(requests: Iterable[CodingRequest], approvals: Iterable[PendingAppr
     if not waiting:
         blocks.append({"type": "context", "elements": [_md("Nothing to decide right now.")]})
     for a in waiting:
-        text = f"*{a.agent_name}* wants to *{a.action_type}* (risk: {a.risk_level})"
-        if a.summary:
-            text += f"\n{a.summary[:500]}"
-        blocks += [{"type": "section", "text": _md(text)}, approval_buttons(a.id)]
+        text = f"*{escape(a.agent_name)}* wants to *{escape(a.action_type)}* (risk: {a.risk.value})"
+        summary = _summary(a.action_details)
+        if summary:
+            text += f"\n{escape(summary[:500])}"
+        blocks += [{"type": "section", "text": _md(text)}, buttons(a)]
     return {"type": "home", "blocks": blocks}

@@ -84,13 +84,12 @@ async def test_authenticated_writes_nothing(seeded: asyncpg.Pool, table: str) ->
 
 @pytest.mark.parametrize("table", sorted(SAMPLE_ROWS))
 async def test_service_role_does_everything(pool: asyncpg.Pool, table: str) -> None:
-    await pool.execute(f"DELETE FROM {table}")  # settings seeded by migrations are not this test's row
     async with as_role(pool, "service_role") as conn:
-        await conn.execute(f"DELETE FROM {table}")  # rows seeded by migrations (settings); rolled back after
+        seeded = await conn.fetchval(f"SELECT count(*) FROM {table}")  # settings seeded by migrations
         await conn.execute(SAMPLE_ROWS[table])
-        assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 1
-        assert await conn.execute(f"UPDATE {table} SET id = id") == "UPDATE 1"
-        assert await conn.execute(f"DELETE FROM {table}") == "DELETE 1"
+        assert await conn.fetchval(f"SELECT count(*) FROM {table}") == seeded + 1
+        assert await conn.execute(f"UPDATE {table} SET id = id") == f"UPDATE {seeded + 1}"
+        assert await conn.execute(f"DELETE FROM {table}") == f"DELETE {seeded + 1}"
 
 
 async def test_public_policies_check_the_claimed_role(seeded: asyncpg.Pool) -> None:

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.approval_rules import Approval
 from domain.coding_request_rules import CodingRequest, Priority, RequestType, SlackOrigin
 from handlers.slack import coding_request_views as views
 
@@ -104,11 +105,33 @@ def test_status_and_mine_answers() -> None:
 
 
 def test_home_lists_open_requests_and_approval_buttons() -> None:
-    approval = views.PendingApproval("a1", "deploy-agent", "restart_service", "high", "restart api")
+    now = datetime.now(UTC)
+    approval = Approval(
+        id=uuid.UUID(int=1),
+        agent_name="deploy-agent",
+        action_type="restart_service",
+        action_details={"summary": "restart api"},
+        risk_level="high",
+        status="pending",
+        slack_channel_id=None,
+        slack_message_ts=None,
+        slack_thread_ts=None,
+        resolved_by=None,
+        resolved_at=None,
+        rejection_reason=None,
+        continuation_event_type=None,
+        continuation_payload=None,
+        expires_at=now,
+        created_at=now,
+        updated_at=now,
+    )
     home = views.home_view([request(), request(request_number=6, status="completed")], [approval])
     text = json.dumps(home)
     assert home["type"] == "home" and "#5" in text and "#6" not in text
     buttons = next(b for b in home["blocks"] if b["type"] == "actions")["elements"]
-    assert [(b["action_id"], b["value"]) for b in buttons] == [("approval_approve", "a1"), ("approval_reject", "a1")]
+    value = str(uuid.UUID(int=1))
+    assert [(b["action_id"], b["value"]) for b in buttons] == [("approval_approve", value), ("approval_reject", value)]
+    assert all("confirm" in b for b in buttons), "high risk: the same confirmation dialog as in the channel"
+    assert "restart api" in text
     empty = json.dumps(views.home_view([], []))
     assert "No open coding requests" in empty and "Nothing to decide" in empty

@@ -1,0 +1,280 @@
+"""POST /api/v1/approvals, GET /api/v1/approvals/{id}[?wait=N], POST /api/v1/approvals/{id}/cancel.
+
+service_role only (the seed's RLS keeps approval_requests to it; an ``authenticated`` token gets 403).
+A long-poll holds no database connection while it waits: one LISTEN connection per process wakes the
+waiters of a request when its closing transaction commits (NOTIFY ``approvals``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+import integrations.slack_approvals  # noqa: F401  (registers the outbox handlers the domain enqueues)
+import logs
+from domain import approvals
+from domain.approval_rules import Approval, InvalidField, Status, parse_new, parse_reason, parse_wait
+from handlers.api import document
+from handlers.api.auth import as_caller, require_role
+from handlers.errors import json_error
+from handlers.keys import POOL
+
+MAX_WAIT_S = 60
+RECHECK_S = 5.0  # a waiter re-reads the row this often even without a NOTIFY (a lost listener heals)
+
+
+class Waiters:
+    """Long-poll waiters per approval id, woken by NOTIFY ``approvals`` <id>.
+
+    One pooled connection LISTENs while anyone waits and goes back to the pool when nobody does (so a
+    process with no long-polls holds no connection, and closing the pool never waits for it).
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    def notify(self, approval_id: str) -> None:
+        for event in self._waiting.get(approval_id, ()):
+            event.set()
+
+    def on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.notify(payload)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._waiting.values())
+
+    async def _listen(self, pool: asyncpg.Pool) -> None:
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return
+            try:
+                conn = await pool.acquire()
+                await conn.add_listener(approvals.NOTIFY_CHANNEL, self.on_notify)
+                self._conn = conn
+            except Exception:
+                # Waiters still re-read every RECHECK_S: slower, never stuck.
+                logs.event("api.approvals.listen_failed", logging.WARNING, exc_info=True)
+
+    async def _unlisten(self, pool: asyncpg.Pool) -> None:
+        async with self._lock:
+            if self._waiting or self._conn is None:
+                return
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(approvals.NOTIFY_CHANNEL, self.on_notify)
+            await pool.release(conn)
+
+    @contextlib.asynccontextmanager
+    async def watch(self, pool: asyncpg.Pool, approval_id: str) -> AsyncIterator[asyncio.Event]:
+        """Register first, then LISTEN, then the caller reads: no commit can slip between."""
+        event = asyncio.Event()
+        self._waiting[approval_id].add(event)
+        try:
+            await self._listen(pool)
+            yield event
+        finally:
+            self._waiting[approval_id].discard(event)
+            if not self._waiting[approval_id]:
+                del self._waiting[approval_id]
+            await asyncio.shield(self._unlisten(pool))
+
+
+WAITERS = web.AppKey("approval_waiters", Waiters)
+
+
+def _bad(exc: InvalidField) -> web.Response:
+    return json_error(400, str(exc), field=exc.field)
+
+
+def _approval_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError as exc:
+        raise web.HTTPNotFound(reason="no approval request with this id (not a UUID)") from exc
+
+
+async def _json_body(request: web.Request, *, optional: bool = False) -> Any:
+    raw = await request.read()
+    if optional and not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidField("body", "must be JSON") from exc
+
+
+async def create(request: web.Request) -> web.Response:
+    require_role(request)
+    try:
+        new = parse_new(await _json_body(request))
+    except InvalidField as exc:
+        return _bad(exc)
+    async with as_caller(request) as conn:
+        approval = await approvals.create(conn, new)
+    logs.event("api.approvals.created", approval_id=str(approval.id), agent=approval.agent_name)
+    return web.json_response(approval.as_json(), status=201, headers={"Location": f"/api/v1/approvals/{approval.id}"})
+
+
+async def read(request: web.Request) -> web.Response:
+    require_role(request)
+    approval_id = _approval_id(request)
+    try:
+        wait_s = parse_wait(request.query.get("wait"), limit=MAX_WAIT_S)
+    except InvalidField as exc:
+        return _bad(exc)
+    if wait_s == 0:
+        async with as_caller(request) as conn:
+            approval = await approvals.get(conn, approval_id)
+        return _answer(approval)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    async with request.app[WAITERS].watch(request.app[POOL], str(approval_id)) as woken:
+        while True:
+            woken.clear()
+            async with as_caller(request) as conn:
+                approval = await approvals.get(conn, approval_id)
+            remaining = deadline - loop.time()
+            if approval is None or approval.status != Status.PENDING or remaining <= 0:
+                return _answer(approval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), min(remaining, RECHECK_S))
+
+
+def _answer(approval: Approval | None) -> web.Response:
+    if approval is None:
+        return json_error(404, "no approval request with this id")
+    return web.json_response(approval.as_json())
+
+
+async def cancel(request: web.Request) -> web.Response:
+    who = require_role(request)
+    approval_id = _approval_id(request)
+    try:
+        body = await _json_body(request, optional=True)
+        if not isinstance(body, dict):
+            raise InvalidField("body", "must be a JSON object")
+        reason = parse_reason(body.get("reason"))
+    except InvalidField as exc:
+        return _bad(exc)
+    async with as_caller(request) as conn:
+        outcome = await approvals.cancel(conn, approval_id, by=f"api:{who.subject or who.role}", reason=reason)
+    if outcome.approval is None:
+        return json_error(404, "no approval request with this id")
+    if not outcome.won:
+        return json_error(
+            409, f"the request is {outcome.approval.status}, not pending", approval=outcome.approval.as_json()
+        )
+    logs.event("api.approvals.cancelled", approval_id=str(approval_id))
+    return web.json_response(outcome.approval.as_json())
+
+
+APPROVAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "agent_name": {"type": "string"},
+        "action_type": {"type": "string"},
+        "action_details": {"type": "object"},
+        "risk_level": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+        "status": {"type": "string", "enum": [s.value for s in Status]},
+        "slack_channel_id": {"type": ["string", "null"]},
+        "slack_message_ts": {"type": ["string", "null"]},
+        "slack_thread_ts": {"type": ["string", "null"]},
+        "resolved_by": {"type": ["string", "null"]},
+        "resolved_at": {"type": ["string", "null"], "format": "date-time"},
+        "rejection_reason": {"type": ["string", "null"]},
+        "continuation_event_type": {"type": ["string", "null"]},
+        "continuation_payload": {"type": ["object", "null"]},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+NEW_APPROVAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["agent_name", "action_type", "action_details", "risk_level"],
+    "properties": {
+        "agent_name": {"type": "string", "maxLength": 100},
+        "action_type": {"type": "string", "maxLength": 100},
+        "action_details": {"type": "object", "description": "at most 64 KiB of JSON"},
+        "risk_level": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+        "continuation_event_type": {"type": "string", "maxLength": 100, "default": "approval.decided"},
+        "continuation_payload": {"type": "object"},
+        "channel": {"type": "string", "description": "Slack channel id; else approvals.channels, else the default"},
+        "thread_ts": {"type": "string", "description": "post in this thread (e.g. an incident's)"},
+        "expires_in_s": {"type": "integer", "minimum": 10, "maximum": 2592000, "default": 86400},
+    },
+}
+ERRORS = {
+    "400": {"description": "invalid input; `field` names the offending field"},
+    "401": {"description": "missing, bad or expired token"},
+    "403": {"description": "the role may not (service_role only)"},
+}
+ROW = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Approval"}}}}
+ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+document(
+    {
+        "/api/v1/approvals": {
+            "post": {
+                "summary": "Ask a human in Slack to approve an action",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewApproval"}}},
+                },
+                "responses": {"201": {"description": "created; the Slack message follows", **ROW}, **ERRORS},
+            }
+        },
+        "/api/v1/approvals/{id}": {
+            "get": {
+                "summary": "Read an approval request; ?wait=N holds the answer until it is decided or N s pass",
+                "parameters": [
+                    ID_PARAM,
+                    {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 60}},
+                ],
+                "responses": {
+                    "200": {"description": "the request", **ROW},
+                    "404": {"description": "unknown"},
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/v1/approvals/{id}/cancel": {
+            "post": {
+                "summary": "Withdraw a pending request (continuation event with decision cancelled)",
+                "parameters": [ID_PARAM],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}
+                    },
+                },
+                "responses": {
+                    "200": {"description": "cancelled", **ROW},
+                    "404": {"description": "unknown"},
+                    "409": {"description": "not pending any more"},
+                    **ERRORS,
+                },
+            }
+        },
+    },
+    {"Approval": APPROVAL_SCHEMA, "NewApproval": NEW_APPROVAL_SCHEMA},
+)
+
+
+def setup(app: web.Application) -> None:
+    app[WAITERS] = Waiters()
+    app.router.add_post("/api/v1/approvals", create)
+    app.router.add_get("/api/v1/approvals/{id}", read)
+    app.router.add_post("/api/v1/approvals/{id}/cancel", cancel)

@@ -1,0 +1,168 @@
+"""Approve / Reject clicks and the reject-reason modal. Each listener acks first; the database decides once.
+
+Nothing here calls Slack before ``ack()`` except ``views.open``, which must use the click's trigger_id
+at once. Explanations (refused, already decided, expired) are ephemeral messages sent through the
+outbox, as are the message update and the thread reply that follow a decision.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+import logs
+from domain import approvals, settings
+from domain.approval_policy import approvers_for, judge, may_decide
+from domain.approval_rules import Decision, InvalidField, is_open, parse_reason, why_closed
+from handlers.keys import POOL
+from handlers.slack import GROUP_MEMBERS, REGISTRARS
+from handlers.slack.approval_blocks import REASON_BLOCK, ActionId, CallbackId, reason_from, reject_modal
+from jobs import outbox
+
+APPROVERS_KEY = "approvals.approvers"
+
+
+async def explain(pool: asyncpg.Pool, *, channel: str | None, user: str, text: str) -> None:
+    """An ephemeral note to ``user`` (or a DM when the click came from outside a channel)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(conn, "slack.approval.ephemeral", {"channel": channel, "user": user, "text": text})
+
+
+def _parse_id(raw: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return channel if isinstance(channel, str) else None
+
+
+async def decide_click(
+    pool: asyncpg.Pool,
+    members_of: Callable[[str], Awaitable[frozenset[str]]],
+    *,
+    raw_id: Any,
+    user: str,
+    channel: str | None,
+    decision: Decision,
+    reason: str | None = None,
+) -> bool:
+    """Check, authorise and record one person's decision; explain to them when it does not count."""
+    approval_id = _parse_id(raw_id)
+    approval = await approvals.get(pool, approval_id) if approval_id else None
+    if approval_id is None or approval is None:
+        await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
+        return False
+    channel = channel or approval.slack_channel_id
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = {"approval_id": str(approval_id), "user": user, "decision": decision.value}
+    if not is_open(approval.status, approval.expires_at, now):
+        logs.event("slack.approvals.closed", status=approval.status, **fields)
+        text = why_closed(
+            approval.status,
+            resolved_by=approval.resolved_by,
+            resolved_at=approval.resolved_at,
+            expires_at=approval.expires_at,
+            now=now,
+        )
+        await explain(pool, channel=channel, user=user, text=text)
+        return False
+    verdict = await may_decide(await settings.get(pool, APPROVERS_KEY, {}), approval.risk, user, members_of)
+    if not verdict.allowed:
+        logs.event("slack.approvals.refused", reason=verdict.reason, **fields)
+        await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
+        return False
+    async with pool.acquire() as conn, conn.transaction():
+        outcome = await approvals.decide(conn, approval_id, decision, by=user, reason=reason)
+        if not outcome.won and outcome.approval is not None:
+            late = outcome.approval
+            text = why_closed(
+                late.status,
+                resolved_by=late.resolved_by,
+                resolved_at=late.resolved_at,
+                expires_at=late.expires_at,
+                now=datetime.now(UTC),
+            )
+            await outbox.enqueue(conn, "slack.approval.ephemeral", {"channel": channel, "user": user, "text": text})
+    logs.event("slack.approvals.decided" if outcome.won else "slack.approvals.lost_race", **fields)
+    return outcome.won
+
+
+def register(bolt: AsyncApp, app: web.Application) -> None:
+
+    @bolt.block_action(ActionId.APPROVE)
+    async def approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await decide_click(
+            app[POOL],
+            app[GROUP_MEMBERS].lookup(client),
+            raw_id=action.get("value"),
+            user=body["user"]["id"],
+            channel=_channel_of(body),
+            decision=Decision.APPROVED,
+        )
+
+    @bolt.block_action(ActionId.REJECT)
+    async def reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        pool, user, channel = app[POOL], body["user"]["id"], _channel_of(body)
+        approval_id = _parse_id(action.get("value"))
+        approval = await approvals.get(pool, approval_id) if approval_id else None
+        if approval is None:
+            await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
+            return
+        now = datetime.now(UTC)
+        if not is_open(approval.status, approval.expires_at, now):
+            text = why_closed(
+                approval.status,
+                resolved_by=approval.resolved_by,
+                resolved_at=approval.resolved_at,
+                expires_at=approval.expires_at,
+                now=now,
+            )
+            await explain(pool, channel=channel, user=user, text=text)
+            return
+        setting = await settings.get(pool, APPROVERS_KEY, {})
+        verdict = judge(setting, approval.risk, user)
+        if not verdict.allowed and not approvers_for(setting, approval.risk)[1]:
+            # Refused whatever the user's groups (none are configured): say so instead of opening the modal.
+            await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
+            return
+        # The trigger_id is valid for 3 s: open the modal now; group membership is checked on submit.
+        await client.views_open(
+            trigger_id=body["trigger_id"], view=reject_modal(str(approval.id), approval.action_type)
+        )
+
+    @bolt.view_submission(CallbackId.REJECT_REASON)
+    async def reject_reason(ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        try:
+            reason = parse_reason(reason_from(view.get("state") or {}))
+        except InvalidField as exc:
+            await ack(response_action="errors", errors={REASON_BLOCK: exc.problem})
+            return
+        if reason is None:
+            await ack(response_action="errors", errors={REASON_BLOCK: "Say why, so the agent can adapt."})
+            return
+        await ack()
+        await decide_click(
+            app[POOL],
+            app[GROUP_MEMBERS].lookup(client),
+            raw_id=view.get("private_metadata"),
+            user=body["user"]["id"],
+            channel=None,
+            decision=Decision.REJECTED,
+            reason=reason,
+        )
+
+
+REGISTRARS.append(register)
