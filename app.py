@@ -22,12 +22,11 @@ import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
-from handlers.api import auth
-from handlers.keys import CONFIG, POOL
+from handlers.api import auth, events
+from handlers.keys import CONFIG, DSN, POOL
 from jobs import outbox, scheduler
 
 MAX_BODY = 1024 * 1024
-DSN = web.AppKey("dsn", str)
 
 
 async def embedded_postgres(app: web.Application) -> AsyncIterator[None]:
@@ -75,6 +74,7 @@ def build_app(config: Config) -> web.Application:
     health.setup(app)
     webhooks.setup(app)
     slack.setup(app)
+    events.setup(app)
     return app
 
 
