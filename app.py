@@ -22,7 +22,8 @@ import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
-from handlers.api import auth, events
+from handlers.api import actions, auth, costs, events
+from handlers.api import config as config_api
 from handlers.keys import CONFIG, DSN, POOL
 from jobs import outbox, scheduler
 
@@ -75,6 +76,9 @@ def build_app(config: Config) -> web.Application:
     webhooks.setup(app)
     slack.setup(app)
     events.setup(app)
+    actions.setup(app)
+    costs.setup(app)
+    config_api.setup(app)
     return app
 
 
