@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 import sentry_sdk
@@ -21,11 +22,13 @@ from aiohttp import web
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
+from domain import metrics as metrics_domain
 from handlers import errors, health, slack, webhooks
-from handlers.api import actions, auth, costs, events
+from handlers.api import actions, auth, costs, events, metrics
 from handlers.api import config as config_api
 from handlers.keys import CONFIG, DSN, POOL
 from jobs import outbox, scheduler
+from jobs import rollups as rollups  # registers the rollup jobs
 
 MAX_BODY = 1024 * 1024
 
@@ -79,6 +82,7 @@ def build_app(config: Config) -> web.Application:
     actions.setup(app)
     costs.setup(app)
     config_api.setup(app)
+    metrics.setup(app)
     return app
 
 
@@ -98,8 +102,30 @@ async def run_migrations(config: Config) -> int:
     return 0
 
 
+async def run_rollup(config: Config, args: argparse.Namespace) -> int:
+    """Backfill agent_metrics for [--from, --to) hour by hour, with a progress bar on stderr."""
+    start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+
+    def bar(done: int, total: int) -> None:
+        filled = 30 * done // max(total, 1)
+        print(f"\rrollup [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} hours", end="", file=sys.stderr)
+
+    async with embedded.database_url(config) as dsn:
+        pool = await connect.create_pool(dsn, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate.migrate(conn)
+            rolled = await metrics_domain.backfill(pool, start, end, bar)
+        finally:
+            await pool.close()
+    print(f"\nrolled {rolled} hour(s) of agent_metrics", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "migrate": lambda config, _args: run_migrations(config),
+    "rollup": run_rollup,
 }
 
 
@@ -108,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve HTTP (the default)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    rollup = sub.add_parser("rollup", help="backfill hourly agent_metrics for [--from, --to)")
+    rollup.add_argument("--from", dest="start", required=True, help="ISO 8601 start (UTC when no zone)")
+    rollup.add_argument("--to", dest="end", required=True, help="ISO 8601 end, exclusive")
     args = parser.parse_args(argv)
 
     logs.configure()

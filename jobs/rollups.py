@@ -1,0 +1,8 @@
+"""The periodic rollup jobs (each tick advisory-locked by jobs.scheduler)."""
+
+from __future__ import annotations
+
+from domain import metrics
+from jobs import scheduler
+
+AGENT_METRICS = scheduler.register(scheduler.Job("agent_metrics.rollup", 60.0, metrics.roll_dirty))
