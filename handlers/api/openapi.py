@@ -1,0 +1,42 @@
+"""GET /api/v1/openapi.json: the OpenAPI 3.1 document of every /api/v1 route, gathered from the
+``document(...)`` fragments each API module registers (handlers.api.PATHS / SCHEMAS). Public."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from handlers.api import PATHS, SCHEMAS
+from handlers.api.bodies import ERROR_SCHEMA
+
+routes = web.RouteTableDef()
+
+
+def build() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "swarm-bridge agents' API",
+            "version": "1",
+            "description": "The agents' API: bus, audit trail, costs, config, approvals, incidents, metrics. "
+            "Bearer HS256 JWTs with a `role` claim (service_role or authenticated); PostgreSQL RLS decides.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {path: PATHS[path] for path in sorted(PATHS)},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Error": ERROR_SCHEMA, **SCHEMAS},
+        },
+    }
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(build())
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
