@@ -24,7 +24,7 @@ from config import Config, ConfigError
 from db import connect, embedded, migrate
 from domain import metrics as metrics_domain
 from handlers import errors, health, slack, webhooks
-from handlers.api import actions, auth, costs, events, metrics, openapi
+from handlers.api import actions, analytics, auth, costs, events, metrics, openapi
 from handlers.api import config as config_api
 from handlers.keys import CONFIG, DSN, POOL
 from jobs import outbox, scheduler
@@ -83,6 +83,7 @@ def build_app(config: Config) -> web.Application:
     costs.setup(app)
     config_api.setup(app)
     metrics.setup(app)
+    analytics.setup(app)
     openapi.setup(app)
     return app
 
