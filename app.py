@@ -22,6 +22,7 @@ from aiohttp import web
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
+from domain import analytics as analytics_domain
 from domain import metrics as metrics_domain
 from handlers import errors, health, slack, webhooks
 from handlers.api import actions, analytics, auth, costs, events, metrics, openapi
@@ -125,9 +126,30 @@ async def run_rollup(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_analytics(config: Config, args: argparse.Namespace) -> int:
+    """Recompute the current automation_analytics periods, or with --backfill fill past ones from GitHub."""
+    async with embedded.database_url(config) as dsn:
+        pool = await connect.create_pool(dsn, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate.migrate(conn)
+            if args.backfill:
+                rows = await analytics_domain.backfill(
+                    pool, config.github_api_url, config.github_token, periods=args.periods
+                )
+                for row in rows:
+                    print(f"{row['period_start']:%Y-%m-%d} prs={row['prs_total']} ci_runs={row['ci_runs']}")
+            else:
+                await analytics_domain.roll_current(pool)
+        finally:
+            await pool.close()
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "migrate": lambda config, _args: run_migrations(config),
     "rollup": run_rollup,
+    "analytics": run_analytics,
 }
 
 
@@ -139,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     rollup = sub.add_parser("rollup", help="backfill hourly agent_metrics for [--from, --to)")
     rollup.add_argument("--from", dest="start", required=True, help="ISO 8601 start (UTC when no zone)")
     rollup.add_argument("--to", dest="end", required=True, help="ISO 8601 end, exclusive")
+    stats = sub.add_parser("analytics", help="compute automation_analytics (--backfill: past periods from GitHub)")
+    stats.add_argument("--backfill", action="store_true", help="fill past periods from the GitHub API (PyGithub)")
+    stats.add_argument("--periods", type=int, default=12, help="how many past periods to backfill (default 12)")
     args = parser.parse_args(argv)
 
     logs.configure()

@@ -22,8 +22,9 @@ Counting rules (deliveries are ``webhook_deliveries`` rows received in [period_s
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -191,3 +192,47 @@ async def list_periods(
     conn: asyncpg.Connection, period_days: int | None, start: datetime | None, end: datetime | None, limit: int
 ) -> list[dict[str, object]]:
     return [dict(r) for r in await conn.fetch(LIST, period_days, start, end, limit)]
+
+
+REPOSITORIES_KEY = "analytics.repositories"
+
+
+async def backfill(
+    pool: asyncpg.Pool,
+    api_url: str,
+    token: str | None,
+    *,
+    periods: int,
+    now: datetime | None = None,
+    throttle_s: float | None = 0.25,
+) -> list[dict[str, object]]:
+    """Fill the ``periods`` periods before the current one: GitHub numbers from the GitHub API (PyGithub in a
+    thread), Linear / Sentry / incident numbers from what the service stored. Upserts; returns the rows."""
+    from integrations import github_analytics  # PyGithub is only needed here
+
+    period_days = int(await settings.get(pool, PERIOD_KEY, 7))
+    current = period_start(now or datetime.now(UTC), period_days)
+    starts = [current - timedelta(days=period_days * k) for k in range(periods, 0, -1)]
+    spans = [(s, s + timedelta(days=period_days)) for s in starts]
+    repositories = list(await settings.get(pool, REPOSITORIES_KEY, []))
+    reviewers = list(await settings.get(pool, REVIEWERS_KEY, DEFAULT_REVIEWERS))
+    tallies = await asyncio.to_thread(
+        github_analytics.count, api_url, token, repositories, reviewers, spans, throttle_s=throttle_s
+    )
+    rows = []
+    for start, end in spans:
+        stored = await count_stored(pool, start, end)
+        t = tallies.get(start, github_analytics.Tally())
+        counts = replace(
+            stored,
+            prs_total=t.prs_total,
+            prs_merged=t.prs_merged,
+            claude_reviews=t.claude_reviews,
+            claude_issues_found=t.claude_issues_found,
+            claude_critical_issues=t.claude_critical_issues,
+            ci_runs=t.ci_runs,
+            ci_failures=t.ci_failures,
+            reviewed_prs=len(t.reviewed),
+        )
+        rows.append(await store(pool, start, period_days, counts))
+    return rows
