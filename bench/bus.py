@@ -24,9 +24,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app import build_app  # noqa: E402
-from config import Config  # noqa: E402
-from integrations.sse import Parser  # noqa: E402
+from app import build_app
+from config import Config
+from integrations.sse import Parser
 
 SECRET = "bench-secret-bench-secret-bench-secret"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Config  # noqa: E402
-from db import connect, embedded, migrate  # noqa: E402
-from domain import metrics  # noqa: E402
+from config import Config
+from db import connect, embedded, migrate
+from domain import metrics
 
 HOUR = datetime(2026, 1, 5, 10, tzinfo=UTC)
 LOAD = """
