@@ -73,11 +73,16 @@ class Cost:
             "id": self.id,
             "agent_id": self.agent_id,
             "cost_type": self.cost_type,
-            "amount_usd": str(self.amount_usd),
+            "amount_usd": plain(self.amount_usd),
             "description": self.description,
             "metadata": self.metadata,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def plain(amount: Decimal) -> str:
+    """A decimal in positional notation (never 1E-7), as stored. Pure."""
+    return format(amount, "f")
 
 
 def budget_for(budgets: dict[str, Any], agent_id: str) -> Decimal | None:
@@ -111,7 +116,7 @@ async def record(
     queued = await outbox.enqueue(
         conn,
         ALERT_KIND,
-        {"agent_id": agent_id, "day": day.isoformat(), "total_usd": str(total), "budget_usd": str(budget)},
+        {"agent_id": agent_id, "day": day.isoformat(), "total_usd": plain(total), "budget_usd": plain(budget)},
         dedupe_key=f"budget:{agent_id}:{day.isoformat()}",
     )
     return cost, queued is not None
@@ -121,7 +126,7 @@ async def summary(
     conn: asyncpg.Connection, group_by: GroupBy, start: datetime | None, end: datetime | None
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(SUMMARY_SQL.format(key=SUMMARY[group_by]), start, end)
-    return [{"key": r["key"], "total_usd": str(r["total_usd"]), "entries": r["entries"]} for r in rows]
+    return [{"key": r["key"], "total_usd": plain(r["total_usd"]), "entries": r["entries"]} for r in rows]
 
 
 def alert_text(payload: dict[str, Any]) -> str:

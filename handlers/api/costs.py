@@ -89,8 +89,8 @@ def _exact_amount(text: str) -> Decimal:
 async def record(request: web.Request) -> web.Response:
     body = await json_body(request, COST_IN)
     amount = _exact_amount(await request.text())
-    if not amount.is_finite():
-        raise bad_request("amount_usd must be a finite decimal")
+    if not amount.is_finite() or abs(amount) >= 10**12 or amount.as_tuple().exponent < -10:  # type: ignore[operator]
+        raise bad_request("amount_usd must be a decimal below 10^12 with at most 10 decimal places")
     metadata = body.get("metadata") or {}
     async with as_caller(request) as conn:
         cost, alerted = await costs.record(

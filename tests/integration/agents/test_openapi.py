@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.conftest import bearer
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 60
 SKIP = {("GET", "/api/v1/events/stream")}  # an endless stream: covered by tests/integration/agents/test_events.py
 
 
@@ -34,9 +34,10 @@ async def test_the_document_describes_every_api_route(client: TestClient[Any, An
             assert operation["responses"] and operation["operationId"], path
 
 
-def fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> list[str]:
+def fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> int:
+    """Run every operation's generated cases; a failing check raises (with schemathesis' report)."""
     schema = schemathesis.openapi.from_dict(document)
-    problems: list[str] = []
+    operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
         if (operation.method.upper(), operation.path) in SKIP:
@@ -53,21 +54,15 @@ def fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> li
         )
         def run(case: Any) -> None:
             response = case.call(base_url=base_url, headers=headers, timeout=10)
-            try:
-                case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
-            except Exception as exc:
-                problems.append(f"{case.method} {case.path}: {str(exc)[:1500]}")
-                raise
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
-        try:
-            run()
-        except Exception:
-            continue
-    return problems
+        run()
+        operations += 1
+    return operations
 
 
 async def test_schemathesis_finds_no_server_error_and_no_off_schema_answer(client: TestClient[Any, Any]) -> None:
     document = await (await client.get("/api/v1/openapi.json")).json()
     base_url = f"http://{client.server.host}:{client.server.port}"
-    problems = await asyncio.to_thread(fuzz, document, base_url, bearer("service_role"))
-    assert problems == []
+    operations = await asyncio.to_thread(fuzz, document, base_url, bearer("service_role"))
+    assert operations >= 11
