@@ -66,7 +66,7 @@ class Hub:
                 continue
             lost = asyncio.Event()
             try:
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # type: ignore[misc]
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.listener_pid = conn.get_server_pid()
                 self.listening.set()

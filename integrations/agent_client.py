@@ -78,7 +78,7 @@ class AgentClient:
         async with self._session.request(method, self.base_url + path, headers=self._headers, **kwargs) as r:
             body = await r.json(content_type=None)
             if r.status >= 400:
-                raise ApiError(r.status, (body or {}).get("error", r.reason))
+                raise ApiError(r.status, str((body or {}).get("error") or r.reason))
             return body
 
     async def publish(

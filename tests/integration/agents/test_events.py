@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 
 from domain import bus
+from handlers.api import events as events_api
 from handlers.api.events import HUB
 from tests.conftest import bearer
 from tests.integration.agents.sse import SSE
@@ -148,3 +150,24 @@ async def test_stream_refuses_a_bad_resume_point_and_no_token(client: TestClient
     assert bad.status == 400
     anonymous = await client.get("/api/v1/events/stream")
     assert anonymous.status == 401
+
+
+async def test_a_backlog_larger_than_a_page_arrives_whole_and_in_order(
+    client: TestClient[Any, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(250):  # 2.5 pages of the stream's bounded reads
+            await bus.publish(conn, "backlog", {"i": i})
+    async with client.get("/api/v1/events/stream", headers={**READER, "Last-Event-ID": "0"}) as response:
+        got = await SSE(response).events(250, deadline_s=10)
+    assert [e["payload"]["i"] for e in got] == list(range(250))
+
+
+async def test_an_idle_stream_gets_heartbeats(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events_api, "HEARTBEAT_S", 0.05)
+    async with client.get("/api/v1/events/stream", headers=SERVICE) as response:
+        async with asyncio.timeout(5):
+            lines = []
+            while lines.count(b": heartbeat\n") < 2:
+                lines.append(await response.content.readline())
+        assert client.app[HUB].streams == 1
