@@ -36,6 +36,7 @@ INSERT INTO agent_costs (agent_id, cost_type, amount_usd, description, metadata)
 VALUES ($1, $2, $3, $4, $5)
 RETURNING id, agent_id, cost_type, amount_usd, description, metadata, created_at
 """
+BUDGET_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('costs.budget:' || $1, 0))"
 DAY_TOTAL = """
 SELECT (created_at AT TIME ZONE 'UTC')::date AS day, (
     SELECT coalesce(sum(amount_usd), 0) FROM agent_costs
@@ -106,6 +107,9 @@ async def record(
     budget = budget_for(await settings.get(conn, BUDGETS_KEY, {}), agent_id)
     if budget is None:
         return cost, False
+    # One writer at a time per agent past this point, so two concurrent costs that cross the budget only
+    # together still see each other's rows (READ COMMITTED: the next statement sees the earlier commit).
+    await conn.execute(BUDGET_LOCK, agent_id)
     day_row = await conn.fetchrow(DAY_TOTAL, agent_id, row["id"])
     day: date = day_row["day"]
     total: Decimal = day_row["total"]

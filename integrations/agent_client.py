@@ -132,7 +132,11 @@ class AgentClient:
                     parser = Parser(last_event_id=last)
                     delay = self.reconnect_delay_s
                     async for raw in response.content:
-                        message = parser.feed(raw.decode("utf-8"))
+                        line = raw.decode("utf-8")
+                        if last is None and line.startswith(": connected at "):
+                            # A fresh subscription starts at the server's tail: resume from there after a drop.
+                            last = parser.last_event_id = line.removeprefix(": connected at ").strip()
+                        message = parser.feed(line)
                         if parser.retry_ms is not None:
                             delay = parser.retry_ms / 1000
                         if message is None:

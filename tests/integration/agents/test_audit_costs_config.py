@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -147,3 +148,16 @@ async def test_config_is_validated_against_its_schema(client: TestClient[Any, An
     assert created.status == 201
     too_big = await client.put("/api/v1/config/test.new", json={"value": 6}, headers=SERVICE)
     assert too_big.status == 400 and "6 is greater than the maximum of 5" in (await too_big.json())["error"]
+
+
+async def test_concurrent_costs_that_cross_the_budget_together_alert_once(
+    client: TestClient[Any, Any], pool: asyncpg.Pool
+) -> None:
+    await pool.execute(
+        "UPDATE agent_swarm_config SET config_value = $1 WHERE config_key = 'costs.daily_budgets_usd'", {"*": "1"}
+    )
+    body = {"agent_id": "twins", "cost_type": "llm", "amount_usd": "0.6"}
+    answers = await asyncio.gather(*(client.post("/api/v1/costs", json=body, headers=SERVICE) for _ in range(4)))
+    flags = [(await a.json())["budget_alert_queued"] for a in answers]
+    assert sorted(flags) == [False, False, False, True]
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE dedupe_key LIKE 'budget:twins:%'") == 1
