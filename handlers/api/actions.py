@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from domain import actions
 from handlers.api import document
 from handlers.api.auth import as_caller
 from handlers.api.bodies import (
@@ -57,7 +58,6 @@ ACTION_IN: dict[str, Any] = {
         },
     },
 }
-COLUMNS = [k for k in ACTION_IN["properties"] if k != "created_at"]
 ACTION = {
     "type": "object",
     "required": ["id", "agent_name", "action_type", "success", "created_at"],
@@ -68,37 +68,20 @@ ACTION = {
     },
 }
 
-INSERT = f"""
-INSERT INTO agent_actions ({", ".join(COLUMNS)}, created_at)
-VALUES ({", ".join(f"${i + 1}" for i in range(len(COLUMNS)))}, coalesce(${len(COLUMNS) + 1}, now()))
-RETURNING *
-"""
-LIST = """
-SELECT * FROM agent_actions
-WHERE ($1::text IS NULL OR agent_name = $1) AND ($2::timestamptz IS NULL OR created_at >= $2)
-ORDER BY created_at DESC, id
-LIMIT $3
-"""
-DEFAULTS = {"agent_version": "1.0.0", "input_context": {}, "output_result": {}, "requires_approval": False}
-
-
-def _row(r: Any) -> dict[str, Any]:
-    return {k: (str(v) if k.endswith("_id") and v is not None and not isinstance(v, str) else v) for k, v in r.items()}
+UUIDS = ("incident_id", "helpdesk_ticket_id", "coding_request_id")
 
 
 @routes.post("/api/v1/actions")
 async def record(request: web.Request) -> web.Response:
     body = await json_body(request, ACTION_IN)
-    values = [body.get(k, DEFAULTS.get(k)) for k in COLUMNS]
-    for i, k in enumerate(COLUMNS):
-        if k in ("approved_at",) and values[i] is not None:
-            values[i] = parse_time(values[i], k)
-        if k in ("incident_id", "helpdesk_ticket_id", "coding_request_id") and values[i]:
-            values[i] = uuid.UUID(values[i])
+    fields = {k: v for k, v in body.items() if k != "created_at"}
+    if fields.get("approved_at"):
+        fields["approved_at"] = parse_time(fields["approved_at"], "approved_at")
+    fields.update({k: uuid.UUID(fields[k]) for k in UUIDS if fields.get(k)})
     when = parse_time(body["created_at"], "created_at") if body.get("created_at") else None
     async with as_caller(request) as conn:
-        row = await conn.fetchrow(INSERT, *values, when)
-    return created(_row(row))
+        row = await actions.record(conn, fields, when)
+    return created(row)
 
 
 @routes.get("/api/v1/actions")
@@ -107,8 +90,8 @@ async def listing(request: web.Request) -> web.Response:
     since = query_time(request, "since")
     limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
     async with as_caller(request) as conn:
-        rows = await conn.fetch(LIST, agent, since, limit)
-    return ok({"actions": [_row(r) for r in rows]})
+        rows = await actions.recent(conn, agent, since, limit)
+    return ok({"actions": rows})
 
 
 def setup(app: web.Application) -> None:

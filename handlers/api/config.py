@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import jsonschema
 from aiohttp import web
 
+from domain import runtime_config
 from handlers.api import document
 from handlers.api.auth import as_caller, caller
-from handlers.api.bodies import bad_request, check, json_body, not_found, ok, param, request_body, responses
+from handlers.api.bodies import (
+    bad_request,
+    check,
+    created,
+    json_body,
+    not_found,
+    ok,
+    param,
+    request_body,
+    responses,
+)
 
 routes = web.RouteTableDef()
 
@@ -40,19 +47,6 @@ SETTING_IN = {
     },
 }
 
-COLUMNS = "config_key, config_value, description, value_schema, updated_by, created_at, updated_at"
-LIST = f"SELECT {COLUMNS} FROM agent_swarm_config ORDER BY config_key"
-GET = f"SELECT {COLUMNS} FROM agent_swarm_config WHERE config_key = $1"
-LOCK = "SELECT value_schema FROM agent_swarm_config WHERE config_key = $1 FOR UPDATE"
-UPDATE = f"""
-UPDATE agent_swarm_config SET config_value = coalesce($2, 'null'::jsonb), updated_by = $3
-WHERE config_key = $1 RETURNING {COLUMNS}
-"""
-INSERT = f"""
-INSERT INTO agent_swarm_config (config_key, config_value, description, value_schema, updated_by)
-VALUES ($1, coalesce($2, 'null'::jsonb), $3, $4, $5) RETURNING {COLUMNS}
-"""
-
 
 def _key(request: web.Request) -> str:
     key = request.match_info["key"]
@@ -60,49 +54,38 @@ def _key(request: web.Request) -> str:
     return key
 
 
-def _validate(value: Any, schema: Any) -> None:
-    if schema is None:
-        return
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
-    if error is not None:
-        raise bad_request(f"value does not fit the setting's value_schema: {error.message}")
-
-
 @routes.get("/api/v1/config")
 async def listing(request: web.Request) -> web.Response:
     async with as_caller(request) as conn:
-        rows = await conn.fetch(LIST)
-    return ok({"settings": [dict(r) for r in rows]})
+        rows = await runtime_config.list_all(conn)
+    return ok({"settings": rows})
 
 
 @routes.get("/api/v1/config/{key}")
 async def get(request: web.Request) -> web.Response:
     key = _key(request)
     async with as_caller(request) as conn:
-        row = await conn.fetchrow(GET, key)
-    return ok(dict(row)) if row else not_found(f"setting {key!r}")
+        row = await runtime_config.get(conn, key)
+    return ok(row) if row else not_found(f"setting {key!r}")
 
 
 @routes.put("/api/v1/config/{key}")
 async def put(request: web.Request) -> web.Response:
     key = _key(request)
     body = await json_body(request, SETTING_IN)
-    who = caller(request).subject
-    async with as_caller(request) as conn:
-        existing = await conn.fetchrow(LOCK, key)  # FOR UPDATE: a role that may not write is refused here
-        if existing is not None:
-            _validate(body["value"], existing["value_schema"])
-            row = await conn.fetchrow(UPDATE, key, body["value"], who)
-            return ok(dict(row))
-        schema = body.get("value_schema")
-        if schema is not None:
-            try:
-                jsonschema.Draft202012Validator.check_schema(schema)
-            except jsonschema.SchemaError as exc:
-                raise bad_request(f"value_schema is not a valid JSON Schema: {exc.message}") from exc
-        _validate(body["value"], schema)
-        row = await conn.fetchrow(INSERT, key, body["value"], body.get("description"), schema, who)
-    return web.json_response(dict(row), status=201, dumps=lambda v: json.dumps(v, default=str))
+    try:
+        async with as_caller(request) as conn:
+            written = await runtime_config.put(
+                conn,
+                key,
+                body["value"],
+                updated_by=caller(request).subject,
+                description=body.get("description"),
+                value_schema=body.get("value_schema"),
+            )
+    except runtime_config.InvalidValue as exc:
+        raise bad_request(str(exc)) from exc
+    return created(written.row) if written.created else ok(written.row)
 
 
 def setup(app: web.Application) -> None:

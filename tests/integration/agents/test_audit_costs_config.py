@@ -161,3 +161,10 @@ async def test_concurrent_costs_that_cross_the_budget_together_alert_once(
     flags = [(await a.json())["budget_alert_queued"] for a in answers]
     assert sorted(flags) == [False, False, False, True]
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE dedupe_key LIKE 'budget:twins:%'") == 1
+
+
+def test_the_action_schema_names_every_column_the_domain_writes() -> None:
+    from domain import actions
+    from handlers.api.actions import ACTION_IN
+
+    assert set(ACTION_IN["properties"]) - {"created_at"} == set(actions.COLUMNS)
