@@ -4,6 +4,8 @@ python app.py            serve on HOST:PORT (embedded PostgreSQL unless DATABASE
 python app.py migrate    apply database migrations and exit
 python app.py deliveries list webhook deliveries whose processing failed
 python app.py replay <id|--failed>  reprocess stored webhook deliveries
+python app.py rollup --from T --to T  backfill hourly agent_metrics
+python app.py analytics [--backfill]  compute automation_analytics (past periods from GitHub)
 """
 
 from __future__ import annotations
@@ -20,23 +22,25 @@ import asyncpg
 import sentry_sdk
 from aiohttp import web
 
-import handlers.slack.approvals  # noqa: F401  (registers its Bolt listeners)
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from handlers import errors, health, slack, webhooks
+from handlers.api import actions, analytics, auth, costs, events, metrics, openapi
 from handlers.api import approvals as api_approvals
-from handlers.api import auth
 from handlers.api import coding_requests as coding_requests_api
+from handlers.api import config as config_api
 from handlers.api import incidents as incidents_api
-from handlers.keys import CONFIG, POOL
-from handlers.slack import app_home as _app_home  # noqa: F401 (registers its listeners)
-from handlers.slack import coding_requests as _slack_coding_requests  # noqa: F401
+from handlers.keys import CONFIG, DSN, POOL
+
+# Imported for their side effect: each registers its Bolt listeners on handlers.slack.REGISTRARS.
+from handlers.slack import app_home, approvals, coding_requests  # noqa: F401
 from handlers.webhooks import commands as webhook_commands
+from jobs import commands as rollup_commands
 from jobs import outbox, scheduler
+from jobs import rollups as rollups  # registers the rollup jobs
 
 MAX_BODY = 1024 * 1024
-DSN = web.AppKey("dsn", str)
 
 
 async def embedded_postgres(app: web.Application) -> AsyncIterator[None]:
@@ -87,6 +91,13 @@ def build_app(config: Config) -> web.Application:
     slack.setup(app)
     coding_requests_api.setup(app)
     api_approvals.setup(app)
+    events.setup(app)
+    actions.setup(app)
+    costs.setup(app)
+    config_api.setup(app)
+    metrics.setup(app)
+    analytics.setup(app)
+    openapi.setup(app)
     return app
 
 
@@ -110,6 +121,8 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "migrate": lambda config, _args: run_migrations(config),
     "deliveries": webhook_commands.list_failed,
     "replay": webhook_commands.replay,
+    "rollup": rollup_commands.rollup,
+    "analytics": rollup_commands.analytics,
 }
 
 
@@ -119,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="serve HTTP (the default)")
     sub.add_parser("migrate", help="apply database migrations and exit")
     webhook_commands.add_parsers(sub)
+    rollup_commands.add_parsers(sub)
     args = parser.parse_args(argv)
 
     logs.configure()

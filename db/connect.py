@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+
+from config import Config
+from db import embedded, migrate
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -20,3 +25,16 @@ async def create_pool(dsn: str, **kwargs: Any) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(dsn, init=init_connection, **kwargs)
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def command_pool(config: Config) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool for a one-shot command (``python app.py replay`` ...), on a migrated database."""
+    async with embedded.database_url(config) as dsn:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate.migrate(conn)
+            yield pool
+        finally:
+            await pool.close()

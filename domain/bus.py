@@ -32,6 +32,13 @@ WHERE o.seq > $1
 ORDER BY o.seq
 LIMIT $5
 """
+GET_ONE = """
+SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
+       e.correlation_id, e.created_at
+FROM agent_event_offsets o
+JOIN agent_events e ON e.id = o.event_id
+WHERE e.id = $1
+"""
 
 # The service's own identity when it publishes (continuations, coding requests, incidents).
 SERVICE_AGENT_ID = "swarm-bridge"
@@ -94,3 +101,11 @@ async def read_after(
     """Events after offset ``after`` in commit order; ``target`` sees its own and broadcasts."""
     rows = await conn.fetch(READ_AFTER, after, target, event_type, correlation_id, limit)
     return [Event(**{k: r[k] for k in r.keys()}) for r in rows]
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, event_id: uuid.UUID) -> Event:
+    """One event with its offset (also inside the publishing transaction, before the commit)."""
+    r = await conn.fetchrow(GET_ONE, event_id)
+    if r is None:
+        raise LookupError(f"no event {event_id}")
+    return Event(**{k: r[k] for k in r.keys()})

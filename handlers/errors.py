@@ -31,6 +31,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return response
     except asyncpg.InsufficientPrivilegeError as exc:
         return json_error(403, f"not permitted for this role: {exc}")
+    except asyncpg.DataError as exc:
+        # PostgreSQL refused a value the request carried (a NUL character, a string too long for its
+        # column, a number out of range): the caller's input, not our failure.
+        return json_error(400, f"invalid value: {exc}")
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
         logs.event("http.database_unavailable", logging.ERROR, path=request.path, error=str(exc))
         return json_error(503, "database unavailable, retry later")

@@ -9,3 +9,4 @@ from config import Config
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
+DSN = web.AppKey("dsn", str)  # the database URL (the embedded server's when DATABASE_URL is unset)

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import asyncpg
 
 from config import Config
-from db import connect, embedded
+from db import connect
 from domain import deliveries
 from handlers.webhooks import register_features
 from handlers.webhooks.routing import router
 
 
-@asynccontextmanager
-async def _pool(config: Config) -> AsyncIterator[asyncpg.Pool]:
-    async with embedded.database_url(config) as dsn:
-        pool = await connect.create_pool(dsn, min_size=1, max_size=2)
-        try:
-            yield pool
-        finally:
-            await pool.close()
-
-
 async def list_failed(config: Config, _args: argparse.Namespace) -> int:
-    async with _pool(config) as pool:
+    async with connect.command_pool(config) as pool:
         failed = await deliveries.list_failed(pool)
     for d in failed:
         error = (d.last_error or "").replace("\n", " ")[:160]
@@ -45,7 +31,7 @@ async def replay(config: Config, args: argparse.Namespace) -> int:
         print("give a delivery id or --failed")
         return 2
     register_features()
-    async with _pool(config) as pool:
+    async with connect.command_pool(config) as pool:
         outcomes = await deliveries.replay(pool, router, None if args.failed else [args.id])
     for row_id, outcome in outcomes.items():
         print(f"{row_id}\t{outcome}")

@@ -119,3 +119,21 @@ async def test_api_without_jwt_secret_is_503(pool: asyncpg.Pool, database_url: s
         assert response.status == 503 and "JWT_SECRET" in (await response.json())["error"]
     finally:
         await client.close()
+
+
+async def test_a_value_postgresql_refuses_is_a_400_not_a_500(pool: asyncpg.Pool, database_url: str) -> None:
+    app = build_app(make_config(database_url))
+
+    async def echo(request: web.Request) -> web.Response:
+        text = (await request.json())["text"]
+        return web.json_response({"text": await request.app[POOL].fetchval("SELECT $1::text", text)})
+
+    app.router.add_post("/_echo", echo)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        response = await client.post("/_echo", json={"text": "nul \u0000 inside"})
+        assert response.status == 400 and "invalid value" in (await response.json())["error"]
+        assert (await client.post("/_echo", json={"text": "fine"})).status == 200
+    finally:
+        await client.close()

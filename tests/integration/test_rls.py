@@ -84,6 +84,7 @@ async def test_authenticated_writes_nothing(seeded: asyncpg.Pool, table: str) ->
 
 @pytest.mark.parametrize("table", sorted(SAMPLE_ROWS))
 async def test_service_role_does_everything(pool: asyncpg.Pool, table: str) -> None:
+    await pool.execute(f"DELETE FROM {table}")  # seeded settings are restored for the next test
     async with as_role(pool, "service_role") as conn:
         seeded = await conn.fetchval(f"SELECT count(*) FROM {table}")  # settings seeded by migrations
         await conn.execute(SAMPLE_ROWS[table])

@@ -1,0 +1,79 @@
+"""Writing runtime settings (``agent_swarm_config``) as the caller: a value must fit its row's
+``value_schema`` (JSON Schema 2020-12); a new key may bring its own schema, checked first.
+
+Reads for the service's own use are in domain/settings.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import jsonschema
+
+COLUMNS = "config_key, config_value, description, value_schema, updated_by, created_at, updated_at"
+LIST = f"SELECT {COLUMNS} FROM agent_swarm_config ORDER BY config_key"
+GET = f"SELECT {COLUMNS} FROM agent_swarm_config WHERE config_key = $1"
+# FOR UPDATE needs the UPDATE privilege: a role that may not write is refused here (403), not later.
+LOCK = "SELECT value_schema FROM agent_swarm_config WHERE config_key = $1 FOR UPDATE"
+UPDATE = f"""
+UPDATE agent_swarm_config SET config_value = coalesce($2, 'null'::jsonb), updated_by = $3
+WHERE config_key = $1 RETURNING {COLUMNS}
+"""
+INSERT = f"""
+INSERT INTO agent_swarm_config (config_key, config_value, description, value_schema, updated_by)
+VALUES ($1, coalesce($2, 'null'::jsonb), $3, $4, $5) RETURNING {COLUMNS}
+"""
+
+
+class InvalidValue(ValueError):
+    """The value (or a new key's schema) was refused; the message is the validator's."""
+
+
+@dataclass(frozen=True)
+class Written:
+    row: dict[str, Any]
+    created: bool
+
+
+def validate(value: Any, schema: Any) -> None:
+    """Raise InvalidValue with the validator's message unless ``value`` fits ``schema``. Pure."""
+    if schema is None:
+        return
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    if error is not None:
+        raise InvalidValue(f"value does not fit the setting's value_schema: {error.message}")
+
+
+async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(LIST)]
+
+
+async def get(conn: asyncpg.Connection, key: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(GET, key)
+    return None if row is None else dict(row)
+
+
+async def put(
+    conn: asyncpg.Connection,
+    key: str,
+    value: Any,
+    *,
+    updated_by: str | None,
+    description: str | None = None,
+    value_schema: dict[str, Any] | None = None,
+) -> Written:
+    """Set ``key`` (validated against its stored schema), or create it with ``description``/``value_schema``."""
+    existing = await conn.fetchrow(LOCK, key)
+    if existing is not None:
+        validate(value, existing["value_schema"])
+        return Written(dict(await conn.fetchrow(UPDATE, key, value, updated_by)), created=False)
+    if value_schema is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(value_schema)
+        except jsonschema.SchemaError as exc:
+            raise InvalidValue(f"value_schema is not a valid JSON Schema: {exc.message}") from exc
+    validate(value, value_schema)
+    row = await conn.fetchrow(INSERT, key, value, description, value_schema, updated_by)
+    return Written(dict(row), created=True)

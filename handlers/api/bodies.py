@@ -1,0 +1,135 @@
+"""Request bodies and query strings of the agents' API, checked against the schemas the OpenAPI document
+publishes (JSON Schema 2020-12, the dialect of OpenAPI 3.1), so docs and validation cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+
+from handlers.errors import json_error
+
+ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+
+
+def bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def check(value: Any, schema: dict[str, Any]) -> None:
+    """Raise 400 with the validator's message unless ``value`` fits ``schema``."""
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path)
+        raise bad_request(f"{where + ': ' if where else ''}{error.message}")
+    if _has_nul(value):
+        raise bad_request("text may not contain NUL characters")
+
+
+async def json_body(
+    request: web.Request, schema: dict[str, Any], *, loads: Callable[[str], Any] = json.loads
+) -> dict[str, Any]:
+    """The request's JSON object, validated; 400 when it is not JSON or does not fit."""
+    try:
+        body = loads(await request.text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"body is not JSON: {exc}") from exc
+    check(body, schema)
+    result: dict[str, Any] = body
+    return result
+
+
+def query_str(request: web.Request, name: str, *, max_len: int = 200) -> str | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > max_len or "\x00" in value:
+        raise bad_request(f"{name} must be at most {max_len} characters without NUL")
+    return value
+
+
+def query_int(request: web.Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise bad_request(f"{name} must be an integer from {minimum} to {maximum}")
+    return int(raw)
+
+
+def query_uuid(request: web.Request, name: str) -> uuid.UUID | None:
+    raw = query_str(request, name)
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise bad_request(f"{name} must be a UUID") from exc
+
+
+def parse_time(raw: str, name: str) -> datetime:
+    """An ISO 8601 timestamp (a date alone means its UTC midnight; no zone means UTC)."""
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise bad_request(f"{name} must be an ISO 8601 timestamp, e.g. 2026-11-27T10:00:00Z") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not 1 <= value.astimezone(UTC).year <= 9998:
+        raise bad_request(f"{name} is out of range")
+    return value
+
+
+def query_time(request: web.Request, name: str) -> datetime | None:
+    raw = query_str(request, name, max_len=64)
+    return None if raw is None else parse_time(raw, name)
+
+
+def created(data: dict[str, Any]) -> web.Response:
+    return web.json_response(data, status=201, dumps=lambda v: json.dumps(v, default=str))
+
+
+def ok(data: Any) -> web.Response:
+    return web.json_response(data, dumps=lambda v: json.dumps(v, default=str))
+
+
+def not_found(what: str) -> web.Response:
+    return json_error(404, f"{what} not found")
+
+
+# Query parameter fragments for the OpenAPI document.
+def param(name: str, schema: dict[str, Any], description: str = "", where: str = "query") -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "schema": schema, "description": description}
+
+
+def responses(ok_status: str, ok_schema: dict[str, Any], *errors: str) -> dict[str, Any]:
+    out: dict[str, Any] = {ok_status: {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}
+    for status in ("400", "401", "403", *errors):
+        out[status] = {
+            "description": "error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return out
+
+
+def request_body(schema_ref: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }

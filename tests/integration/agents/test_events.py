@@ -1,0 +1,173 @@
+"""The bus over HTTP: RLS by role, cursors, and the SSE stream's resume, replicas and reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from domain import bus
+from handlers.api import events as events_api
+from handlers.api.events import HUB
+from tests.conftest import bearer
+from tests.integration.agents.sse import SSE
+
+SERVICE = bearer("service_role")
+READER = bearer("authenticated")
+
+
+def event(event_type: str, targets: list[str] | None = None, **payload: Any) -> dict[str, Any]:
+    return {
+        "source_agent_id": "triage-1",
+        "source_agent_type": "triage",
+        "event_type": event_type,
+        "payload": payload,
+        "target_agent_ids": targets or [],
+    }
+
+
+async def publish(client: TestClient[Any, Any], body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/api/v1/events", json=body, headers=SERVICE)
+    assert response.status == 201, await response.text()
+    created: dict[str, Any] = await response.json()
+    return created
+
+
+async def test_service_role_publishes_authenticated_reads_but_cannot_write(client: TestClient[Any, Any]) -> None:
+    correlation = str(uuid.uuid4())
+    created = await publish(client, {**event("incident.detected", ["fixer-1"], n=1), "correlation_id": correlation})
+    assert created["seq"] >= 1 and created["correlation_id"] == correlation and created["payload"] == {"n": 1}
+
+    refused = await client.post("/api/v1/events", json=event("x.y"), headers=READER)
+    assert refused.status == 403 and "error" in await refused.json()
+
+    page = await client.get("/api/v1/events", params={"correlation_id": correlation}, headers=READER)
+    assert page.status == 200
+    assert [e["id"] for e in (await page.json())["events"]] == [created["id"]]
+
+
+async def test_pages_follow_the_cursor_and_the_target(client: TestClient[Any, Any]) -> None:
+    mine = [await publish(client, event("t.mine", ["a"], i=i)) for i in range(3)]
+    await publish(client, event("t.other", ["b"]))
+    broadcast = await publish(client, event("t.all"))
+    first = await (await client.get("/api/v1/events", params={"target": "a", "limit": "2"}, headers=SERVICE)).json()
+    assert [e["id"] for e in first["events"]] == [mine[0]["id"], mine[1]["id"]]
+    rest = await (
+        await client.get("/api/v1/events", params={"target": "a", "after": str(first["next_cursor"])}, headers=SERVICE)
+    ).json()
+    assert [e["id"] for e in rest["events"]] == [mine[2]["id"], broadcast["id"]]
+    empty = await (
+        await client.get("/api/v1/events", params={"target": "a", "after": str(rest["next_cursor"])}, headers=SERVICE)
+    ).json()
+    assert empty == {"events": [], "next_cursor": rest["next_cursor"]}
+    bad = await client.get("/api/v1/events", params={"after": "-1"}, headers=SERVICE)
+    assert bad.status == 400
+
+
+async def test_stream_resumes_after_a_disconnect_without_gap_or_duplicate(client: TestClient[Any, Any]) -> None:
+    sent = [await publish(client, event("s.e", ["a"], i=i)) for i in range(3)]
+    async with client.get(
+        "/api/v1/events/stream", params={"target": "a"}, headers={**READER, "Last-Event-ID": "0"}
+    ) as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+        got = await SSE(response).events(2)
+    assert [e["id"] for e in got] == [s["id"] for s in sent[:2]]
+
+    sent += [await publish(client, event("s.e", ["a"], i=i)) for i in range(3, 5)]
+    async with client.get(
+        "/api/v1/events/stream", params={"target": "a"}, headers={**READER, "Last-Event-ID": str(got[-1]["seq"])}
+    ) as response:
+        stream = SSE(response)
+        resumed = await stream.events(3)
+        live = await publish(client, event("s.e", ["a"], i=5))
+        resumed += await stream.events(1)
+        await stream.nothing_within(0.3)
+    assert [e["id"] for e in resumed] == [s["id"] for s in sent[2:]] + [live["id"]]
+
+
+async def test_a_new_stream_starts_at_the_tail(client: TestClient[Any, Any]) -> None:
+    await publish(client, event("old"))
+    async with client.get("/api/v1/events/stream", headers=SERVICE) as response:
+        stream = SSE(response)
+        await stream.until_connected()
+        new = await publish(client, event("new"))
+        assert [e["id"] for e in await stream.events(1)] == [new["id"]]
+
+
+async def test_a_publish_on_another_replica_reaches_the_stream(app_factory: Callable[..., Any]) -> None:
+    first, second = await app_factory(), await app_factory()
+    async with first.get("/api/v1/events/stream", params={"target": "z"}, headers=READER) as response:
+        stream = SSE(response)
+        await stream.until_connected()
+        created = await publish(second, event("cross.replica", ["z"]))
+        got = await stream.events(1, deadline_s=5)
+    assert got[0]["id"] == created["id"]
+
+
+async def test_a_rolled_back_publish_is_never_streamed(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
+    async with client.get("/api/v1/events/stream", headers=SERVICE) as response:
+        stream = SSE(response)
+        await stream.until_connected()
+        async with pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            await bus.publish(conn, "rolled.back", {})
+            await tx.rollback()
+        kept = await publish(client, event("kept"))
+        got = await stream.events(1)
+        await stream.nothing_within(0.3)
+    assert [e["id"] for e in got] == [kept["id"]]
+
+
+async def test_a_dropped_listen_connection_is_re_established(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
+    hub = client.app[HUB]
+    await asyncio.wait_for(hub.listening.wait(), 5)
+    old_pid = hub.listener_pid
+    async with client.get("/api/v1/events/stream", headers=SERVICE) as response:
+        stream = SSE(response)
+        await stream.until_connected()
+        assert await pool.fetchval("SELECT pg_terminate_backend($1)", old_pid)
+        # Published while the listener may be down: the re-established listener wakes the stream to re-read.
+        async with pool.acquire() as conn:
+            await bus.publish(conn, "after.drop", {})
+        got = await stream.events(1, deadline_s=5)
+        assert got[0]["event_type"] == "after.drop"
+        async with asyncio.timeout(5):
+            while hub.listener_pid in (None, old_pid):
+                await asyncio.sleep(0.02)
+        async with pool.acquire() as conn:
+            await bus.publish(conn, "after.reconnect", {})
+        assert (await stream.events(1, deadline_s=5))[0]["event_type"] == "after.reconnect"
+
+
+async def test_stream_refuses_a_bad_resume_point_and_no_token(client: TestClient[Any, Any]) -> None:
+    bad = await client.get("/api/v1/events/stream", headers={**SERVICE, "Last-Event-ID": "abc"})
+    assert bad.status == 400
+    anonymous = await client.get("/api/v1/events/stream")
+    assert anonymous.status == 401
+
+
+async def test_a_backlog_larger_than_a_page_arrives_whole_and_in_order(
+    client: TestClient[Any, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(250):  # 2.5 pages of the stream's bounded reads
+            await bus.publish(conn, "backlog", {"i": i})
+    async with client.get("/api/v1/events/stream", headers={**READER, "Last-Event-ID": "0"}) as response:
+        got = await SSE(response).events(250, deadline_s=10)
+    assert [e["payload"]["i"] for e in got] == list(range(250))
+
+
+async def test_an_idle_stream_gets_heartbeats(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events_api, "HEARTBEAT_S", 0.05)
+    async with client.get("/api/v1/events/stream", headers=SERVICE) as response:
+        async with asyncio.timeout(5):
+            lines = []
+            while lines.count(b": heartbeat\n") < 2:
+                lines.append(await response.content.readline())
+        assert client.app[HUB].streams == 1
