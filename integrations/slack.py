@@ -17,9 +17,13 @@ from jobs.outbox import Context, RetryLater
 TIMEOUT_S = 10
 
 
-def make_client(config: Config) -> AsyncWebClient:
-    """A client with slack_sdk's retry handlers: one quick retry on a connection error or a short 429."""
-    client = AsyncWebClient(token=config.slack_bot_token, base_url=config.slack_api_url, timeout=TIMEOUT_S)
+def make_client(config: Config, *, with_token: bool = True) -> AsyncWebClient:
+    """A client with slack_sdk's retry handlers: one quick retry on a connection error or a short 429.
+
+    Bolt's client goes ``with_token=False``: Bolt sets the token per request from its ``authorize``.
+    """
+    token = config.slack_bot_token if with_token else None
+    client = AsyncWebClient(token=token, base_url=config.slack_api_url, timeout=TIMEOUT_S)
     client.retry_handlers.extend(
         [AsyncConnectionErrorRetryHandler(max_retry_count=1), AsyncRateLimitErrorRetryHandler(max_retry_count=1)]
     )

@@ -41,7 +41,7 @@ def build_bolt(config: Config) -> AsyncApp:
 
     return AsyncApp(
         signing_secret=config.slack_signing_secret or "socket-mode-does-not-sign",
-        client=slack_api.make_client(config),
+        client=slack_api.make_client(config, with_token=False),
         authorize=authorize,
         request_verification_enabled=config.slack_app_token is None,
         logger=logging.getLogger("swarm_bridge.slack"),
