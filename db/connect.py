@@ -38,3 +38,12 @@ async def command_pool(config: Config) -> AsyncIterator[asyncpg.Pool]:
             yield pool
         finally:
             await pool.close()
+
+
+async def as_owner(conn: asyncpg.Connection) -> None:
+    """Run the rest of this transaction as the service's own (owner) role.
+
+    For the service's own writes (outbox rows, bus events) that follow a caller's RLS-checked statement in
+    the same transaction: the API roles have no grants on internal tables, and need none.
+    """
+    await conn.execute("SET LOCAL ROLE NONE")

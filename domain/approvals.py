@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from db import connect
 from domain import bus
 from domain.approval_rules import Approval, Decision, NewApproval, continuation, continuation_event_type
 from jobs import outbox, scheduler
@@ -73,7 +74,6 @@ VALUES ($1, $2, 'approval', $3, $4, true, true, $5, $6, $7)
 NOTIFY = "SELECT pg_notify($1, $2)"
 # The outbox is internal (the API roles have no grants on it): when a request's transaction runs as the
 # caller's role for row level security, what follows its checked change runs as the service's owner.
-AS_OWNER = "SET LOCAL ROLE NONE"
 
 
 def _approval(row: asyncpg.Record) -> Approval:
@@ -103,7 +103,7 @@ async def create(conn: asyncpg.Connection, new: NewApproval) -> Approval:
         float(new.expires_in_s),
     )
     approval = _approval(row)
-    await conn.execute(AS_OWNER)
+    await connect.as_owner(conn)
     await outbox.enqueue(
         conn, "slack.approval.post", {"approval_id": str(approval.id)}, dedupe_key=_key(approval, "post")
     )
@@ -145,7 +145,7 @@ async def cancel(conn: asyncpg.Connection, approval_id: uuid.UUID, *, by: str, r
     if row is None:
         return Outcome(False, await get(conn, approval_id))
     approval = _approval(row)
-    await conn.execute(AS_OWNER)
+    await connect.as_owner(conn)
     await _closed(conn, approval, Decision.CANCELLED, by=by, reason=reason)
     return Outcome(True, approval)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from db import connect
 from domain import settings
 from integrations import slack
 from jobs import outbox
@@ -116,7 +117,7 @@ async def record(
     if total <= budget:
         return cost, False
     # The outbox is the service's own table: queue the alert as the service, in this same transaction.
-    await conn.execute("SET LOCAL ROLE NONE")
+    await connect.as_owner(conn)
     queued = await outbox.enqueue(
         conn,
         ALERT_KIND,

@@ -7,16 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
+from db import connect
 from domain import coding_requests
 from domain.coding_request_rules import FieldError, Status, TransitionRefused, parse_changes, parse_status
 from handlers.api import document
 from handlers.api.auth import as_caller
 from handlers.errors import json_error
 
-# The bus event and the requester's Slack message are the service's own writes (the outbox belongs to
-# the service, not to the API roles): after the caller's guarded UPDATE, the rest of the transaction runs
-# as the service's own role.
-AS_SERVICE = "SET LOCAL ROLE NONE"
 MAX_LIMIT = 500
 
 
@@ -64,7 +61,7 @@ async def patch_request(request: web.Request) -> web.Response:
     try:
         async with as_caller(request) as conn:
             req, previous = await coding_requests.apply_changes(conn, number, changes)
-            await conn.execute(AS_SERVICE)
+            await connect.as_owner(conn)
             await coding_requests.announce_change(conn, req, previous)
     except coding_requests.NotFound as exc:
         return json_error(404, str(exc))

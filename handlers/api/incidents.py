@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from db import connect
 from domain import fix_timeline, incidents
 from domain.incident_rules import Status, Transition, next_status, refusal
 from handlers.api import document
@@ -110,7 +111,7 @@ async def transition_incident(request: web.Request) -> web.Response:
             status = fresh.status if fresh else "gone"
             return json_error(409, refusal(status, move), current_status=status)
         # The outbox and fix rows are the service's own: written in this transaction as its owner role.
-        await conn.execute("RESET ROLE")
+        await connect.as_owner(conn)
         await incidents.tell_thread(conn, updated, note)
         if move in (Transition.ACKNOWLEDGE, Transition.MITIGATE):
             await fix_timeline.acknowledge(conn, await fix_timeline.for_incident(conn, incident_id), datetime.now(UTC))
