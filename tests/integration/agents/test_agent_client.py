@@ -20,7 +20,7 @@ def base_url(client: TestClient[Any, Any]) -> str:
     return f"http://{client.server.host}:{client.server.port}"
 
 
-async def take(stream: AsyncIterator[StreamEvent], n: int, deadline_s: float = 5) -> list[StreamEvent]:
+async def take(stream: AsyncIterator[StreamEvent], n: int, deadline_s: float = 10) -> list[StreamEvent]:
     out = []
     async with asyncio.timeout(deadline_s):
         async for item in stream:
