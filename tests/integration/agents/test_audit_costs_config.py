@@ -111,6 +111,21 @@ async def test_crossing_a_daily_budget_alerts_once(client: TestClient[Any, Any],
         calls = fake.called("chat.postMessage")
     assert len(calls) == 1 and calls[0].args["channel"] == "C-INC" and "spender" in calls[0].args["text"]
 
+    # The setting, when set, wins over SLACK_INCIDENTS_CHANNEL.
+    await pool.execute(
+        "UPDATE agent_swarm_config SET config_value = '\"C-COSTS\"' WHERE config_key = 'costs.alert_channel'"
+    )
+    await client.post(
+        "/api/v1/costs", json={"agent_id": "other", "cost_type": "llm", "amount_usd": "101"}, headers=SERVICE
+    )
+    async with fake_slack() as fake:
+        ctx = outbox.Context(
+            pool=pool,
+            config=Config(slack_api_url=fake.url, slack_bot_token="xoxb-test", slack_incidents_channel="C-INC"),
+        )
+        assert await outbox.deliver_due(ctx) == 1
+        assert [c.args["channel"] for c in fake.called("chat.postMessage")] == ["C-COSTS"]
+
 
 async def test_config_is_validated_against_its_schema(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
     listed = await (await client.get("/api/v1/config", headers=SERVICE)).json()

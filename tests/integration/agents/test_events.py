@@ -171,3 +171,11 @@ async def test_an_idle_stream_gets_heartbeats(client: TestClient[Any, Any], monk
             while lines.count(b": heartbeat\n") < 2:
                 lines.append(await response.content.readline())
         assert client.app[HUB].streams == 1
+
+
+async def test_a_stream_ends_when_its_token_expires(client: TestClient[Any, Any]) -> None:
+    async with client.get("/api/v1/events/stream", headers=bearer("authenticated", expires_in=2)) as response:
+        await SSE(response).until_connected()
+        async with asyncio.timeout(10):
+            rest = await response.content.read()  # returns at the end of the stream
+    assert b"id:" not in rest
