@@ -183,3 +183,24 @@ def test_the_action_schema_names_every_column_the_domain_writes() -> None:
     from handlers.api.actions import ACTION_IN
 
     assert set(ACTION_IN["properties"]) - {"created_at"} == set(actions.COLUMNS)
+
+
+async def test_unstorable_json_and_unusable_schemas_are_refused(client: TestClient[Any, Any]) -> None:
+    nan = await client.post(
+        "/api/v1/events",
+        data='{"source_agent_id": "a", "source_agent_type": "t", "event_type": "e", "payload": {"x": NaN}}',
+        headers={**SERVICE, "Content-Type": "application/json"},
+    )
+    assert nan.status == 400 and "finite" in (await nan.json())["error"]
+    nul = await client.post(
+        "/api/v1/events",
+        json={"source_agent_id": "a\x00", "source_agent_type": "t", "event_type": "e"},
+        headers=SERVICE,
+    )
+    assert nul.status == 400
+    bad_pattern = await client.put(
+        "/api/v1/config/test.pattern",
+        json={"value": "x", "value_schema": {"type": "string", "pattern": "(?<"}},
+        headers=SERVICE,
+    )
+    assert bad_pattern.status == 400
