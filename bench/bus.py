@@ -4,7 +4,8 @@
 
 For each event: POST /api/v1/events, then wait until it arrives on an open SSE stream
 (GET /api/v1/events/stream) of the same app; the time from the POST's start to the arrival is the delivery
-time. The baseline is GET /healthz on the same server and client. Prints p50/p99 of both and the ratios.
+time. The baseline is GET /healthz on the same server and client. Prints p50/p99 of both and the ratios,
+then how much the server's heap grows while 20 MB go to a stream whose client never reads.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import aiohttp
@@ -29,6 +32,40 @@ from config import Config
 from integrations.sse import Parser
 
 SECRET = "bench-secret-bench-secret-bench-secret"
+
+
+async def slow_client(
+    session: aiohttp.ClientSession, base: str, port: int, token: str, headers: dict[str, str]
+) -> float:
+    """A stream whose client never reads while 20 MB of events are published: how much the server's
+    Python heap grows (tracemalloc). Bounded pages + drained writes keep it near one page, not 20 MB."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.transport.set_write_buffer_limits(0)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    writer.write(
+        f"GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Last-Event-ID: 0\r\n\r\n".encode()
+    )
+    await writer.drain()
+    reader._transport.pause_reading()  # type: ignore[attr-defined]  # the client stops reading
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    blob = "x" * 10_000
+    for i in range(2000):
+        body = {
+            "source_agent_id": "bench",
+            "source_agent_type": "bench",
+            "event_type": "bench.big",
+            "payload": {"i": i, "blob": blob},
+        }
+        async with session.post(base + "/api/v1/events", json=body, headers=headers) as r:
+            assert r.status == 201
+    await asyncio.sleep(1)  # let the stream read and try to write what it can
+    growth = (tracemalloc.get_traced_memory()[0] - before) / 1e6
+    tracemalloc.stop()
+    writer.transport.abort()
+    return growth
 
 
 def pct(values: list[float], p: float) -> float:
@@ -81,6 +118,7 @@ async def main(events: int) -> None:
                             if message is not None and f'"i":{i}}}' in message.data:
                                 break
                         delivery.append(time.perf_counter() - t0)
+                slow_growth_mb = await slow_client(session, base, port, token, headers)
         finally:
             await runner.cleanup()
 
@@ -92,6 +130,7 @@ async def main(events: int) -> None:
     print(f"/healthz           p50 {ms(h50)}  p99 {ms(h99)}  mean {ms(statistics.mean(health))}")
     print(f"publish->stream    p50 {ms(d50)}  p99 {ms(d99)}  mean {ms(statistics.mean(delivery))}")
     print(f"ratio vs /healthz  p50 {d50 / h50:.1f}x  p99 {d99 / h99:.1f}x")
+    print(f"slow client: 20 MB published to a stream that never reads; server heap grew {slow_growth_mb:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Reads for the service's own use are in domain/settings.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,14 @@ async def put(
     if value_schema is not None:
         try:
             jsonschema.Draft202012Validator.check_schema(value_schema)
+            validate(value, value_schema)
         except jsonschema.SchemaError as exc:
             raise InvalidValue(f"value_schema is not a valid JSON Schema: {exc.message}") from exc
-    validate(value, value_schema)
+        except (re.error, TypeError, ValueError) as exc:  # e.g. a pattern Python cannot compile
+            if isinstance(exc, InvalidValue):
+                raise
+            raise InvalidValue(f"value_schema cannot be used: {exc}") from exc
+    else:
+        validate(value, value_schema)
     row = await conn.fetchrow(INSERT, key, value, description, value_schema, updated_by)
     return Written(dict(row), created=True)

@@ -58,6 +58,7 @@ class AgentClient:
         self.reconnect_delay_s = reconnect_delay_s
         self.max_reconnect_delay_s = max_reconnect_delay_s
         self.reconnects = 0
+        self.position: str | None = None  # the offset the current stream has reached (its Last-Event-ID)
         self._headers = {"Authorization": f"Bearer {token}"}
         self._own_session = session is None
         self._session = session or aiohttp.ClientSession()
@@ -136,12 +137,13 @@ class AgentClient:
                         if last is None and line.startswith(": connected at "):
                             # A fresh subscription starts at the server's tail: resume from there after a drop.
                             last = parser.last_event_id = line.removeprefix(": connected at ").strip()
+                            self.position = last
                         message = parser.feed(line)
                         if parser.retry_ms is not None:
                             delay = parser.retry_ms / 1000
                         if message is None:
                             continue
-                        last = message.id
+                        last = self.position = message.id
                         yield StreamEvent(
                             seq=int(message.id or 0), event_type=message.event, data=json.loads(message.data)
                         )

@@ -4,6 +4,7 @@ publishes (JSON Schema 2020-12, the dialect of OpenAPI 3.1), so docs and validat
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,14 +22,23 @@ def bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> str | None:
+    """Why PostgreSQL could not store this JSON value (text with NUL or a lone surrogate, NaN/Infinity)."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return "text may not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text must be valid Unicode (no lone surrogates)"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "numbers must be finite"
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return next((r for k, v in value.items() if (r := _unstorable(k) or _unstorable(v))), None)
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        return next((r for v in value if (r := _unstorable(v))), None)
+    return None
 
 
 def check(value: Any, schema: dict[str, Any]) -> None:
@@ -38,8 +48,8 @@ def check(value: Any, schema: dict[str, Any]) -> None:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path)
         raise bad_request(f"{where + ': ' if where else ''}{error.message}")
-    if _has_nul(value):
-        raise bad_request("text may not contain NUL characters")
+    if (reason := _unstorable(value)) is not None:
+        raise bad_request(reason)
 
 
 async def json_body(

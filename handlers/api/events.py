@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +22,7 @@ import logs
 from domain import bus
 from domain.event_hub import Hub
 from handlers.api import document
-from handlers.api.auth import as_caller
+from handlers.api.auth import as_caller, caller
 from handlers.api.bodies import (
     bad_request,
     created,
@@ -148,7 +149,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         await response.write(f"retry: 1000\n: connected at {last}\n\n".encode())
-        while not hub.closing:
+        expires = float(caller(request).claims.get("exp", 0)) or None
+        while not hub.closing and (expires is None or time.time() < expires):  # an expired token ends it
             wake.clear()
             async with as_caller(request) as conn:
                 events = await bus.read_after(conn, last, target=target, event_type=event_type, limit=PAGE)
@@ -157,8 +159,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 last = event.seq
             if len(events) == PAGE:
                 continue
+            idle_s = HEARTBEAT_S if expires is None else max(0.0, min(HEARTBEAT_S, expires - time.time()))
             try:
-                await asyncio.wait_for(wake.wait(), HEARTBEAT_S)
+                await asyncio.wait_for(wake.wait(), idle_s)
             except TimeoutError:
                 await response.write(b": heartbeat\n\n")
     except (ConnectionResetError, asyncio.CancelledError):

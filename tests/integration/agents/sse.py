@@ -17,7 +17,7 @@ class SSE:
         self.parser = Parser()
         self.comments: list[str] = []
 
-    async def until_connected(self, deadline_s: float = 5) -> None:
+    async def until_connected(self, deadline_s: float = 10) -> None:
         async with asyncio.timeout(deadline_s):
             while True:
                 line = (await self.response.content.readline()).decode()
@@ -26,7 +26,7 @@ class SSE:
                 if line.startswith(": connected"):
                     return
 
-    async def events(self, n: int, deadline_s: float = 5) -> list[dict[str, Any]]:
+    async def events(self, n: int, deadline_s: float = 10) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         async with asyncio.timeout(deadline_s):
             while len(out) < n:

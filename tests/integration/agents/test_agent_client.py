@@ -20,7 +20,7 @@ def base_url(client: TestClient[Any, Any]) -> str:
     return f"http://{client.server.host}:{client.server.port}"
 
 
-async def take(stream: AsyncIterator[StreamEvent], n: int, deadline_s: float = 5) -> list[StreamEvent]:
+async def take(stream: AsyncIterator[StreamEvent], n: int, deadline_s: float = 10) -> list[StreamEvent]:
     out = []
     async with asyncio.timeout(deadline_s):
         async for item in stream:
@@ -110,3 +110,24 @@ async def test_request_approval_gives_up_at_its_timeout() -> None:
     async with TestServer(fake.app()) as server, AgentClient(str(server.make_url("/")), token()) as agent:
         with pytest.raises(TimeoutError):
             await agent.request_approval("deploy", {}, timeout_s=0.01)
+
+
+async def test_a_stream_dropped_before_its_first_event_resumes_from_where_it_started(
+    client: TestClient[Any, Any],
+) -> None:
+    async with (
+        tcp_proxy(client.server.host, client.server.port) as proxy,
+        AgentClient(f"http://127.0.0.1:{proxy.port}", token("service_role")) as agent,
+        AgentClient(base_url(client), token("service_role")) as publisher,
+    ):
+        before = await publisher.publish("before.subscribing")
+        first = asyncio.create_task(take(agent.stream(), 1, deadline_s=10))
+        async with asyncio.timeout(5):
+            while agent.position is None:  # the stream is open and has told the client its starting offset
+                await asyncio.sleep(0.01)
+        assert agent.position == str(before["seq"])
+        proxy.drop()
+        # Published while the client waits to reconnect (the server asked for a 1 s retry delay).
+        during = await publisher.publish("during.the.gap")
+        got = await first
+    assert [g.data["id"] for g in got] == [during["id"]]

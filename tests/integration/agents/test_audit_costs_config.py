@@ -111,6 +111,21 @@ async def test_crossing_a_daily_budget_alerts_once(client: TestClient[Any, Any],
         calls = fake.called("chat.postMessage")
     assert len(calls) == 1 and calls[0].args["channel"] == "C-INC" and "spender" in calls[0].args["text"]
 
+    # The setting, when set, wins over SLACK_INCIDENTS_CHANNEL.
+    await pool.execute(
+        "UPDATE agent_swarm_config SET config_value = '\"C-COSTS\"' WHERE config_key = 'costs.alert_channel'"
+    )
+    await client.post(
+        "/api/v1/costs", json={"agent_id": "other", "cost_type": "llm", "amount_usd": "101"}, headers=SERVICE
+    )
+    async with fake_slack() as fake:
+        ctx = outbox.Context(
+            pool=pool,
+            config=Config(slack_api_url=fake.url, slack_bot_token="xoxb-test", slack_incidents_channel="C-INC"),
+        )
+        assert await outbox.deliver_due(ctx) == 1
+        assert [c.args["channel"] for c in fake.called("chat.postMessage")] == ["C-COSTS"]
+
 
 async def test_config_is_validated_against_its_schema(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
     listed = await (await client.get("/api/v1/config", headers=SERVICE)).json()
@@ -168,3 +183,24 @@ def test_the_action_schema_names_every_column_the_domain_writes() -> None:
     from handlers.api.actions import ACTION_IN
 
     assert set(ACTION_IN["properties"]) - {"created_at"} == set(actions.COLUMNS)
+
+
+async def test_unstorable_json_and_unusable_schemas_are_refused(client: TestClient[Any, Any]) -> None:
+    nan = await client.post(
+        "/api/v1/events",
+        data='{"source_agent_id": "a", "source_agent_type": "t", "event_type": "e", "payload": {"x": NaN}}',
+        headers={**SERVICE, "Content-Type": "application/json"},
+    )
+    assert nan.status == 400 and "finite" in (await nan.json())["error"]
+    nul = await client.post(
+        "/api/v1/events",
+        json={"source_agent_id": "a\x00", "source_agent_type": "t", "event_type": "e"},
+        headers=SERVICE,
+    )
+    assert nul.status == 400
+    bad_pattern = await client.put(
+        "/api/v1/config/test.pattern",
+        json={"value": "x", "value_schema": {"type": "string", "pattern": "(?<"}},
+        headers=SERVICE,
+    )
+    assert bad_pattern.status == 400

@@ -105,7 +105,7 @@ async def test_a_publish_on_another_replica_reaches_the_stream(app_factory: Call
         stream = SSE(response)
         await stream.until_connected()
         created = await publish(second, event("cross.replica", ["z"]))
-        got = await stream.events(1, deadline_s=5)
+        got = await stream.events(1, deadline_s=10)
     assert got[0]["id"] == created["id"]
 
 
@@ -135,14 +135,14 @@ async def test_a_dropped_listen_connection_is_re_established(client: TestClient[
         # Published while the listener may be down: the re-established listener wakes the stream to re-read.
         async with pool.acquire() as conn:
             await bus.publish(conn, "after.drop", {})
-        got = await stream.events(1, deadline_s=5)
+        got = await stream.events(1, deadline_s=10)
         assert got[0]["event_type"] == "after.drop"
         async with asyncio.timeout(5):
             while hub.listener_pid in (None, old_pid):
                 await asyncio.sleep(0.02)
         async with pool.acquire() as conn:
             await bus.publish(conn, "after.reconnect", {})
-        assert (await stream.events(1, deadline_s=5))[0]["event_type"] == "after.reconnect"
+        assert (await stream.events(1, deadline_s=10))[0]["event_type"] == "after.reconnect"
 
 
 async def test_stream_refuses_a_bad_resume_point_and_no_token(client: TestClient[Any, Any]) -> None:
@@ -171,3 +171,11 @@ async def test_an_idle_stream_gets_heartbeats(client: TestClient[Any, Any], monk
             while lines.count(b": heartbeat\n") < 2:
                 lines.append(await response.content.readline())
         assert client.app[HUB].streams == 1
+
+
+async def test_a_stream_ends_when_its_token_expires(client: TestClient[Any, Any]) -> None:
+    async with client.get("/api/v1/events/stream", headers=bearer("authenticated", expires_in=2)) as response:
+        await SSE(response).until_connected()
+        async with asyncio.timeout(10):
+            rest = await response.content.read()  # returns at the end of the stream
+    assert b"id:" not in rest
