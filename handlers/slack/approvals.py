@@ -20,13 +20,24 @@ from slack_sdk.web.async_client import AsyncWebClient
 import logs
 from domain import approvals, settings
 from domain.approval_policy import approvers_for, judge, may_decide
-from domain.approval_rules import Decision, InvalidField, is_open, parse_reason, why_closed
+from domain.approval_rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
 from handlers.keys import POOL
 from handlers.slack import GROUP_MEMBERS, REGISTRARS
 from handlers.slack.approval_blocks import REASON_BLOCK, ActionId, CallbackId, reason_from, reject_modal
 from jobs import outbox
 
 APPROVERS_KEY = "approvals.approvers"
+
+
+def closed_text(approval: Approval, now: datetime) -> str:
+    """Why a click on a request that is no longer pending changes nothing."""
+    return why_closed(
+        approval.status,
+        resolved_by=approval.resolved_by,
+        resolved_at=approval.resolved_at,
+        expires_at=approval.expires_at,
+        now=now,
+    )
 
 
 async def explain(pool: asyncpg.Pool, *, channel: str | None, user: str, text: str) -> None:
@@ -68,14 +79,7 @@ async def decide_click(
     fields: dict[str, Any] = {"approval_id": str(approval_id), "user": user, "decision": decision.value}
     if not is_open(approval.status, approval.expires_at, now):
         logs.event("slack.approvals.closed", status=approval.status, **fields)
-        text = why_closed(
-            approval.status,
-            resolved_by=approval.resolved_by,
-            resolved_at=approval.resolved_at,
-            expires_at=approval.expires_at,
-            now=now,
-        )
-        await explain(pool, channel=channel, user=user, text=text)
+        await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
         return False
     verdict = await may_decide(await settings.get(pool, APPROVERS_KEY, {}), approval.risk, user, members_of)
     if not verdict.allowed:
@@ -123,14 +127,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             return
         now = datetime.now(UTC)
         if not is_open(approval.status, approval.expires_at, now):
-            text = why_closed(
-                approval.status,
-                resolved_by=approval.resolved_by,
-                resolved_at=approval.resolved_at,
-                expires_at=approval.expires_at,
-                now=now,
-            )
-            await explain(pool, channel=channel, user=user, text=text)
+            await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
             return
         setting = await settings.get(pool, APPROVERS_KEY, {})
         verdict = judge(setting, approval.risk, user)
