@@ -13,10 +13,19 @@ from domain import analytics as automation
 from domain import metrics
 
 
+def instant(text: str) -> datetime:
+    """An ISO 8601 time for argparse (UTC when it names no zone); a clear usage error otherwise."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-20T09:00:00Z)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def add_parsers(sub: Any) -> None:
     rollup = sub.add_parser("rollup", help="backfill hourly agent_metrics for [--from, --to)")
-    rollup.add_argument("--from", dest="start", required=True, help="ISO 8601 start (UTC when no zone)")
-    rollup.add_argument("--to", dest="end", required=True, help="ISO 8601 end, exclusive")
+    rollup.add_argument("--from", dest="start", type=instant, required=True, help="ISO 8601 start (UTC when no zone)")
+    rollup.add_argument("--to", dest="end", type=instant, required=True, help="ISO 8601 end, exclusive")
     stats = sub.add_parser("analytics", help="compute automation_analytics (--backfill: past periods from GitHub)")
     stats.add_argument("--backfill", action="store_true", help="fill past periods from the GitHub API (PyGithub)")
     stats.add_argument("--periods", type=int, default=12, help="how many past periods to backfill (default 12)")
@@ -24,8 +33,10 @@ def add_parsers(sub: Any) -> None:
 
 async def rollup(config: Config, args: argparse.Namespace) -> int:
     """Backfill agent_metrics for [--from, --to) hour by hour, with a progress bar on stderr."""
-    start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
-    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    start, end = args.start, args.end
+    if end <= start:
+        print(f"error: --to ({end.isoformat()}) must be after --from ({start.isoformat()})", file=sys.stderr)
+        return 2
 
     def bar(done: int, total: int) -> None:
         filled = 30 * done // max(total, 1)

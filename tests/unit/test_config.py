@@ -63,3 +63,13 @@ def test_socket_mode_needs_a_bot_token() -> None:
 def test_missing_names_unset_credentials() -> None:
     assert "LINEAR_API_KEY" in Config.from_env({}).missing()
     assert "LINEAR_API_KEY" not in Config.from_env({"LINEAR_API_KEY": "k"}).missing()
+
+
+def test_rollup_command_refuses_bad_times_with_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import app
+
+    with pytest.raises(SystemExit) as exited:
+        app.main(["rollup", "--from", "yesterday", "--to", "2026-11-20T12:00:00Z"])
+    assert exited.value.code == 2 and "not an ISO 8601 time: 'yesterday'" in capsys.readouterr().err
+    assert app.main(["rollup", "--from", "2026-11-20T12:00:00Z", "--to", "2026-11-20T09:00:00Z"]) == 2
+    assert "must be after --from" in capsys.readouterr().err
