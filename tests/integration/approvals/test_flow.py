@@ -161,3 +161,26 @@ async def test_slow_slack_never_delays_the_ack(harness: Harness) -> None:
     row = await harness.get(approval_id, wait=10)
     assert row["status"] == "approved" and row["resolved_by"] == "U0ONCALL"
     await harness.fake.wait_for("views.open")
+
+
+async def test_a_request_an_agent_inserts_with_sql_is_posted_too(harness: Harness) -> None:
+    """Agents on Supabase write the seed table directly; the message follows all the same."""
+    async with harness.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT set_config('role', 'service_role', true),"
+            " set_config('request.jwt.claims', '{\"role\": \"service_role\"}', true)"
+        )
+        approval_id = await conn.fetchval(
+            "INSERT INTO approval_requests (agent_name, action_type, action_details, risk_level, slack_channel_id)"
+            " VALUES ('sql-agent', 'drop_index', '{\"index\": \"idx_old\"}', 'low', 'C0SQL') RETURNING id"
+        )
+    assert await harness.deliver() == 1
+    (posted,) = harness.fake.called("chat.postMessage")
+    assert posted.args["channel"] == "C0SQL" and "sql-agent" in json.dumps(posted.args)
+    row = await harness.pool.fetchrow(
+        "SELECT slack_channel_id, slack_message_ts FROM approval_requests WHERE id = $1", approval_id
+    )
+    assert row["slack_channel_id"] == "C0SQL" and row["slack_message_ts"]
+    await harness.click("approval_approve", str(approval_id))
+    decided = await harness.get(str(approval_id), wait=5)
+    assert decided["status"] == "approved"
