@@ -6,6 +6,7 @@ Bolt verifies every HTTP request's signature and 5-minute replay window (never d
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -50,10 +51,11 @@ def build_bolt(config: Config) -> AsyncApp:
 
 async def events(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
-    if config.slack_signing_secret is None:
-        return json_error(503, "Slack is not configured: set SLACK_SIGNING_SECRET (and SLACK_BOT_TOKEN)")
+    # Socket Mode needs no signing secret: say where Slack is served rather than that a secret is missing.
     if config.slack_app_token is not None:
         return json_error(404, "Slack is served over Socket Mode (SLACK_APP_TOKEN is set)")
+    if config.slack_signing_secret is None:
+        return json_error(503, "Slack is not configured: set SLACK_SIGNING_SECRET (and SLACK_BOT_TOKEN)")
     bolt_response = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
     return await to_aiohttp_response(bolt_response)
 
@@ -64,9 +66,18 @@ async def socket_mode(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     handler = AsyncSocketModeHandler(app[BOLT], config.slack_app_token)
-    await handler.connect_async()  # type: ignore[no-untyped-call]
-    logs.event("slack.socket_mode.connected")
+
+    async def connect() -> None:
+        # slack_sdk retries until it connects (Slack down, token refused): in the background, so that
+        # never keeps the HTTP API from starting.
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        logs.event("slack.socket_mode.connected")
+
+    connecting = asyncio.create_task(connect(), name="slack-socket-mode-connect")
     yield
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await connecting
     with contextlib.suppress(Exception):
         await handler.close_async()  # type: ignore[no-untyped-call]
 

@@ -2,7 +2,9 @@
 
 It records every call, answers like Slack (the documented success bodies in
 ``tests/fixtures/slack/api_responses`` with the request's channel and a fresh ``ts``), and can be told
-to answer 429 with ``Retry-After`` or to be slow.
+to answer 429 with ``Retry-After`` or to be slow. It also plays Slack's Socket Mode server:
+``apps.connections.open`` (app-level token only) hands out ``ws://.../link``, where the fake says
+``hello``, lets a test ``push`` envelopes and collects the client's acks.
 """
 
 from __future__ import annotations
@@ -15,17 +17,24 @@ import itertools
 import json
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 from tests.conftest import FIXTURES
 
+# What Slack sends first on every Socket Mode connection.
+HELLO = {
+    "type": "hello",
+    "num_connections": 1,
+    "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
+    "connection_info": {"app_id": "A0FAKE"},
+}
 RESPONSES = {p.stem: json.loads(p.read_text()) for p in (FIXTURES / "slack" / "api_responses").glob("*.json")}
 
 
@@ -34,6 +43,15 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None
+
+
+@dataclass
+class Link:
+    """One Socket Mode WebSocket a client opened: the acks it sent back, and whether it is closed."""
+
+    ws: web.WebSocketResponse
+    acks: list[dict[str, Any]] = field(default_factory=list)
+    closed: bool = False
 
 
 @dataclass
@@ -46,6 +64,8 @@ class FakeSlack:
     _errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _ts = itertools.count(1)
     url: str = ""
+    socket_url: str = ""
+    links: list[Link] = field(default_factory=list)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
@@ -64,6 +84,51 @@ class FakeSlack:
         async with asyncio.timeout(within_s), self.changed:
             await self.changed.wait_for(lambda: len(self.called(method)) >= count)
         return self.called(method)
+
+    async def wait_until(self, done: Callable[[], bool], within_s: float = 10) -> None:
+        async with asyncio.timeout(within_s), self.changed:
+            await self.changed.wait_for(done)
+
+    async def open_link(self, within_s: float = 10) -> Link:
+        """The newest Socket Mode connection still open (waits for one)."""
+        await self.wait_until(lambda: any(not link.closed for link in self.links), within_s)
+        return [link for link in self.links if not link.closed][-1]
+
+    async def send(self, message: dict[str, Any], within_s: float = 10) -> Link:
+        """Send a message (an envelope, or e.g. ``disconnect``) over the newest open connection."""
+        link = await self.open_link(within_s)
+        await link.ws.send_json(message)
+        return link
+
+    async def push(self, envelope: dict[str, Any], within_s: float = 10) -> dict[str, Any]:
+        """Send a Socket Mode envelope to the client; return its ack (the message with the same envelope_id)."""
+        link = await self.send(envelope, within_s)
+
+        def ack() -> dict[str, Any] | None:
+            return next((a for a in link.acks if a.get("envelope_id") == envelope["envelope_id"]), None)
+
+        await self.wait_until(lambda: ack() is not None, within_s)
+        found = ack()
+        assert found is not None
+        return found
+
+    async def link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        link = Link(ws)
+        async with self.changed:
+            self.links.append(link)
+            self.changed.notify_all()
+        await ws.send_json(HELLO)
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                async with self.changed:
+                    link.acks.append(json.loads(message.data))
+                    self.changed.notify_all()
+        async with self.changed:
+            link.closed = True
+            self.changed.notify_all()
+        return ws
 
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel") or "C0FAKE"
@@ -113,6 +178,8 @@ class FakeSlack:
             return {"ok": True, "users": self.usergroups.get(args.get("usergroup", ""), [])}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "U0")).split(",")[0]}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url}
         if method == "auth.test":
             return {
                 "ok": True,
@@ -150,6 +217,8 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "not_authed"})
         if self._errors[method]:
             return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
+        if method == "apps.connections.open" and not token.startswith("xapp-"):
+            return web.json_response({"ok": False, "error": "not_allowed_token_type"})
         return web.json_response(self.answer(method, args))
 
 
@@ -159,9 +228,11 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     fake = FakeSlack()
     app = web.Application()
     app.router.add_route("*", "/api/{method}", fake.handle)
+    app.router.add_get("/link", fake.link)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     fake.url = str(server.make_url("/api/"))
+    fake.socket_url = str(server.make_url("/link")).replace("http://", "ws://", 1)
     try:
         yield fake
     finally:
