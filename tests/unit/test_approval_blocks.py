@@ -1,12 +1,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.approval_rules import Approval
 from handlers.slack.approval_blocks import (
     MAX_BLOCKS,
     ActionId,
@@ -18,27 +15,9 @@ from handlers.slack.approval_blocks import (
     request_message,
     thread_reply,
 )
+from tests.factories import NOW, pending_approval
 
-NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
-APPROVAL = Approval(
-    id=uuid.UUID("6f1c2a3b-0000-4000-8000-000000000001"),
-    agent_name="deploy-agent",
-    action_type="rollback",
-    action_details={"service": "checkout", "note": "<!channel> & <@U1>"},
-    risk_level="medium",
-    status="pending",
-    slack_channel_id=None,
-    slack_message_ts=None,
-    slack_thread_ts=None,
-    resolved_by=None,
-    resolved_at=None,
-    rejection_reason=None,
-    continuation_event_type=None,
-    continuation_payload=None,
-    expires_at=NOW + timedelta(hours=24),
-    created_at=NOW,
-    updated_at=NOW,
-)
+APPROVAL = pending_approval(action_details={"service": "checkout", "note": "<!channel> & <@U1>"})
 
 
 def _walk(node: Any) -> list[dict[str, Any]]:

@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.approval_rules import Approval
 from domain.coding_request_rules import CodingRequest, Priority, RequestType, SlackOrigin
 from handlers.slack import coding_request_views as views
+from tests.factories import pending_approval
 
 ORIGIN = SlackOrigin("command", "trigger-1")
 
@@ -105,25 +105,8 @@ def test_status_and_mine_answers() -> None:
 
 
 def test_home_lists_open_requests_and_approval_buttons() -> None:
-    now = datetime.now(UTC)
-    approval = Approval(
-        id=uuid.UUID(int=1),
-        agent_name="deploy-agent",
-        action_type="restart_service",
-        action_details={"summary": "restart api"},
-        risk_level="high",
-        status="pending",
-        slack_channel_id=None,
-        slack_message_ts=None,
-        slack_thread_ts=None,
-        resolved_by=None,
-        resolved_at=None,
-        rejection_reason=None,
-        continuation_event_type=None,
-        continuation_payload=None,
-        expires_at=now,
-        created_at=now,
-        updated_at=now,
+    approval = pending_approval(
+        id=uuid.UUID(int=1), action_type="restart_service", action_details={"summary": "restart api"}, risk_level="high"
     )
     home = views.home_view([request(), request(request_number=6, status="completed")], [approval])
     text = json.dumps(home)
