@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import sentry_sdk
@@ -25,21 +25,39 @@ from aiohttp import web
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
-from handlers import errors, health, slack, webhooks
-from handlers.api import actions, analytics, auth, costs, events, metrics, openapi
-from handlers.api import approvals as api_approvals
+from db.listen import Hub, running
+from domain import approvals, coding_requests, incidents, ledger, metrics
+from domain.approvals import store as approval_store
+from domain.bus import events as bus
+from handlers import commands, errors, health, slack, webhooks
+from handlers.api import actions, analytics, auth, costs, events, openapi
+from handlers.api import approvals as approvals_api
 from handlers.api import coding_requests as coding_requests_api
-from handlers.api import config as config_api
 from handlers.api import incidents as incidents_api
-from handlers.keys import CONFIG, DSN, POOL
+from handlers.api import metrics as metrics_api
+from handlers.api import settings as settings_api
+from handlers.keys import CONFIG, DSN, HUB, POOL, WIRING
+from jobs import inbox, outbox, scheduler
+from jobs.wiring import Wiring
 
-# Imported for their side effect: each registers its Bolt listeners on handlers.slack.REGISTRARS.
-from handlers.slack import app_home, approvals, coding_requests  # noqa: F401
-from handlers.webhooks import commands as webhook_commands
-from jobs import commands as rollup_commands
-from jobs import outbox, scheduler
-from jobs import rollups as rollups  # registers the rollup jobs
-
+# Each concept adds its webhook callbacks, outbox handlers and jobs; each edge its routes and listeners.
+CONCEPTS = (incidents, approvals, coding_requests, ledger, metrics)
+EDGES = (
+    health,
+    webhooks,
+    slack,
+    incidents_api,
+    coding_requests_api,
+    approvals_api,
+    events,
+    actions,
+    costs,
+    settings_api,
+    metrics_api,
+    analytics,
+    openapi,
+)
+LISTEN_CHANNELS = (bus.CHANNEL, outbox.CHANNEL, approval_store.NOTIFY_CHANNEL)
 MAX_BODY = 1024 * 1024
 
 
@@ -62,14 +80,25 @@ async def database(app: web.Application) -> AsyncIterator[None]:
         await pool.close()
 
 
+async def listen_hub(app: web.Application) -> AsyncIterator[None]:
+    async with running(app[HUB], app[DSN]):
+        yield
+
+
+async def close_hub(app: web.Application) -> None:
+    app[HUB].close()  # long-polls and streams end now instead of holding the shutdown
+
+
 async def background_jobs(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
+    config, wiring, pool = app[CONFIG], app[WIRING], app[POOL]
     if not config.run_jobs:
         yield
         return
-    ctx = outbox.Context(pool=app[POOL], config=config)
-    tasks = [asyncio.create_task(outbox.run_worker(ctx), name="outbox")]
-    tasks += [asyncio.create_task(scheduler.run_forever(app[POOL], job), name=job.name) for job in scheduler.JOBS]
+    ctx = outbox.Context(pool=pool, config=config, handlers=wiring.outbox)
+    wake = app[HUB].subscribe(outbox.CHANNEL)
+    tasks = [asyncio.create_task(outbox.run_worker(ctx, wake), name="outbox")]
+    jobs = [*wiring.jobs, inbox.retry_job(wiring.router)]
+    tasks += [asyncio.create_task(scheduler.run_forever(pool, job), name=job.name) for job in jobs]
     yield
     for task in tasks:
         task.cancel()
@@ -78,26 +107,25 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+def wire() -> Wiring:
+    wiring = Wiring()
+    for concept in CONCEPTS:
+        concept.setup(wiring)
+    return wiring
+
+
 def build_app(config: Config) -> web.Application:
     app = web.Application(
         middlewares=[errors.json_errors, auth.authenticate],
         client_max_size=MAX_BODY,
     )
     app[CONFIG] = config
-    app.cleanup_ctx.extend([embedded_postgres, database, background_jobs])
-    health.setup(app)
-    webhooks.setup(app)
-    incidents_api.setup(app)
-    slack.setup(app)
-    coding_requests_api.setup(app)
-    api_approvals.setup(app)
-    events.setup(app)
-    actions.setup(app)
-    costs.setup(app)
-    config_api.setup(app)
-    metrics.setup(app)
-    analytics.setup(app)
-    openapi.setup(app)
+    app[WIRING] = wire()
+    app[HUB] = Hub(LISTEN_CHANNELS)
+    app.cleanup_ctx.extend([embedded_postgres, database, listen_hub, background_jobs])
+    app.on_shutdown.append(close_hub)
+    for edge in EDGES:
+        edge.setup(app)
     return app
 
 
@@ -117,22 +145,12 @@ async def run_migrations(config: Config) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
-    "migrate": lambda config, _args: run_migrations(config),
-    "deliveries": webhook_commands.list_failed,
-    "replay": webhook_commands.replay,
-    "rollup": rollup_commands.rollup,
-    "analytics": rollup_commands.analytics,
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="swarm-bridge")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve HTTP (the default)")
     sub.add_parser("migrate", help="apply database migrations and exit")
-    webhook_commands.add_parsers(sub)
-    rollup_commands.add_parsers(sub)
+    commands.add_parsers(sub)
     args = parser.parse_args(argv)
 
     logs.configure()
@@ -143,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     init_sentry(config)
     try:
-        if args.command in COMMANDS:
-            return asyncio.run(COMMANDS[args.command](config, args))
+        if args.command == "migrate":
+            return asyncio.run(run_migrations(config))
+        if args.command in commands.COMMANDS:
+            return asyncio.run(commands.COMMANDS[args.command](config, args, wire()))
         if config.missing():
             logs.event("config.unset", logging.WARNING, variables=config.missing())
         web.run_app(

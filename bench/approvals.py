@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import build_app
 from config import Config
 from db import embedded
-from handlers.api.approvals import WAITERS
-from handlers.slack.approval_blocks import ActionId
+from domain.approvals.blocks import ActionId
+from domain.approvals.store import NOTIFY_CHANNEL
+from handlers.keys import HUB
 from tests.fakes.slack import fake_slack, interaction_body, signed_headers
 
 SECRET = "bench-signing-secret"
@@ -83,9 +84,9 @@ async def timed_click(client: TestClient[Any, Any], body: bytes) -> float:
 
 
 async def wait_for_waiter(client: TestClient[Any, Any], count: int) -> None:
-    waiters = client.app[WAITERS]
+    hub = client.app[HUB]
     async with asyncio.timeout(10):
-        while len(waiters) < count:  # noqa: ASYNC110  (the app has no event for "a GET is now waiting")
+        while hub.subscribers(NOTIFY_CHANNEL) < count:  # noqa: ASYNC110  (the app has no event for "a GET is now waiting")
             await asyncio.sleep(0.0005)
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import build_app
 from config import Config
-from integrations.sse import Parser
+from integrations.agents.sse import Parser
 
 SECRET = "bench-secret-bench-secret-bench-secret"
 

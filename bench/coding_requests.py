@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import build_app
 from config import Config
 from db import connect, embedded
-from domain import coding_requests
-from domain.coding_request_rules import Changes, NewRequest, Status
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.rules import Changes, NewRequest, Status
 
 SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
 

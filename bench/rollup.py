@@ -3,7 +3,7 @@
     .venv/bin/python bench/rollup.py [--actions 100000] [--runs 5]   (DATABASE_URL, else embedded PostgreSQL)
 
 Loads N actions into one hour (20 agents, ~10% without a time, 2% linked to 500 incidents, half of them
-resolved), then times ``domain.metrics.rollup`` of that hour (the one upsert statement) several times, and
+resolved), then times ``domain.metrics.rollup.rollup`` of that hour (the one upsert statement) several times, and
 the job's dirty-hour pass once. Baseline in the same process: a plain count(*) over the hour.
 """
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config import Config
 from db import connect, embedded, migrate
-from domain import metrics
+from domain.metrics import rollup as metrics
 
 HOUR = datetime(2026, 1, 5, 10, tzinfo=UTC)
 LOAD = """

@@ -27,7 +27,7 @@ def start(data_dir: Path) -> EmbeddedServer:
 
     pgdata = data_dir.resolve() / "pg"
     pgdata.mkdir(parents=True, exist_ok=True)
-    server: EmbeddedServer = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server: EmbeddedServer = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     return server
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import asyncpg
 
 import logs
+from db import locks
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any fixed 64-bit number; every replica uses the same one, so only one migrates at a time.
-LOCK_ID = 0x5357_4252_4D49_4752
 
 CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -63,7 +63,7 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
             "the PostgreSQL server has no pgvector extension ('vector'): install pgvector on it, "
             "or unset DATABASE_URL to use the embedded server, which ships it"
         )
-    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+    await conn.execute("SELECT pg_advisory_lock($1)", locks.MIGRATIONS)
     try:
         await conn.execute(CREATE_TABLE)
         applied = {r["version"]: r["checksum"] for r in await conn.fetch(APPLIED)}
@@ -84,4 +84,4 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
             done.append(m.version)
         return done
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+        await conn.execute("SELECT pg_advisory_unlock($1)", locks.MIGRATIONS)

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 import logs
+from db.errors import UNAVAILABLE
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:
@@ -35,7 +36,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         # PostgreSQL refused a value the request carried (a NUL character, a string too long for its
         # column, a number out of range): the caller's input, not our failure.
         return json_error(400, f"invalid value: {exc}")
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+    except UNAVAILABLE as exc:
         logs.event("http.database_unavailable", logging.ERROR, path=request.path, error=str(exc))
         return json_error(503, "database unavailable, retry later")
     except Exception:

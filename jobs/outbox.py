@@ -1,18 +1,20 @@
 """The outbox: outbound calls written with the change that needs them, delivered here with retries.
 
-A handler is registered per ``kind``. It raises ``RetryLater`` for rate limits and for work that must
-wait (a missing credential, a parent message not posted yet), any other exception for a failure that
-is retried with exponential backoff until ``MAX_ATTEMPTS``. Rows are claimed with a lease under
-``FOR UPDATE SKIP LOCKED``, so several replicas never deliver the same row at once.
+Each concept gives its handlers per ``kind`` to ``jobs.wiring.Wiring`` in its ``setup``. A handler
+raises ``RetryLater`` for rate limits and for work that must wait (a missing credential, a parent
+message not posted yet), any other exception for a failure that is retried with exponential backoff
+until ``MAX_ATTEMPTS``. Rows are claimed with a lease under ``FOR UPDATE SKIP LOCKED``, so several
+replicas never deliver the same row at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ import asyncpg
 import logs
 from config import Config
 
+CHANNEL = "outbox"  # NOTIFY on insert (0005_inbox_outbox.sql)
 MAX_ATTEMPTS = 12
 LEASE_S = 120
 BATCH = 16
@@ -47,6 +50,7 @@ DONE = """
 UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, result = $2, last_error = NULL
 WHERE id = $1
 """
+DEAD = "UPDATE outbox SET status = 'dead', locked_until = NULL, last_error = $2 WHERE id = $1"
 RETRY = """
 UPDATE outbox
 SET next_attempt_at = now() + make_interval(secs => $2), locked_until = NULL, last_error = $3,
@@ -71,19 +75,11 @@ class Context:
 
     pool: asyncpg.Pool
     config: Config
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
     clients: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 async def enqueue(
@@ -95,8 +91,6 @@ async def enqueue(
     delay_s: float = 0,
 ) -> int | None:
     """Queue an outbound call in the caller's transaction. None when ``dedupe_key`` was queued before."""
-    if kind not in HANDLERS:
-        raise KeyError(f"no outbox handler registered for {kind!r}")
     row_id: int | None = await conn.fetchval(ENQUEUE, kind, payload, dedupe_key, float(delay_s))
     return row_id
 
@@ -110,9 +104,12 @@ async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
     kind, attempts = row["kind"], row["attempts"]
     fields = {"outbox_id": row["id"], "kind": kind, "attempt": attempts}
     try:
-        fn = HANDLERS.get(kind)
+        fn = ctx.handlers.get(kind)
         if fn is None:
-            raise LookupError(f"no outbox handler registered for {kind!r}")
+            error = f"no outbox handler registered for {kind!r}"
+            await ctx.pool.execute(DEAD, row["id"], error)
+            logs.event("outbox.dead", logging.ERROR, error=error, **fields)
+            return
         result = await fn(ctx, row["payload"])
     except RetryLater as exc:
         logs.event("outbox.retry_later", after_s=exc.after_s, reason=str(exc), **fields)
@@ -132,36 +129,18 @@ async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
     return len(rows)
 
 
-async def run_worker(ctx: Context, poll_s: float = 1.0) -> None:
-    """Deliver forever: woken by NOTIFY on insert, polling every ``poll_s`` for retries that fall due."""
-    wake = asyncio.Event()
-    listener: asyncpg.Connection | None = None
-
-    def on_notify(*_: object) -> None:
-        wake.set()
-
-    try:
-        while True:
-            if listener is None or listener.is_closed():
-                try:
-                    listener = await ctx.pool.acquire()
-                    await listener.add_listener("outbox", on_notify)
-                except Exception:
-                    listener = None
-                    logs.event("outbox.listen_failed", logging.WARNING, exc_info=True)
-            wake.clear()
-            try:
-                while await deliver_due(ctx) == BATCH:
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logs.event("outbox.pass_failed", logging.ERROR, exc_info=True)
-            try:
-                await asyncio.wait_for(wake.wait(), poll_s)
-            except TimeoutError:
+async def run_worker(ctx: Context, wake: asyncio.Event, poll_s: float = 1.0) -> None:
+    """Deliver forever: woken by ``wake`` (the hub's NOTIFY on insert, channel ``outbox``), and every
+    ``poll_s`` for retries that fall due and for whatever a lost notification would have said."""
+    while True:
+        wake.clear()
+        try:
+            while await deliver_due(ctx) == BATCH:
                 pass
-    finally:
-        if listener is not None and not listener.is_closed():
-            await listener.remove_listener("outbox", on_notify)
-            await ctx.pool.release(listener)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logs.event("outbox.pass_failed", logging.ERROR, exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(poll_s):  # not wait_for: 3.11's can swallow a cancellation
+                await wake.wait()

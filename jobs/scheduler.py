@@ -10,9 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 import logs
-
-TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
-UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+from db import locks
 
 
 @dataclass(frozen=True)
@@ -22,24 +20,15 @@ class Job:
     run: Callable[[asyncpg.Pool], Awaitable[object]]
 
 
-# Periodic jobs started by app.py: feature modules add theirs with ``register`` when imported.
-JOBS: list[Job] = []
-
-
-def register(job: Job) -> Job:
-    JOBS.append(job)
-    return job
-
-
 async def tick(pool: asyncpg.Pool, job: Job) -> bool:
     """Run the job once if no other replica is running it. Returns whether it ran."""
     async with pool.acquire() as conn:
-        if not await conn.fetchval(TRY_LOCK, job.name):
+        if not await conn.fetchval(locks.TRY_LOCK, locks.job(job.name)):
             return False
         try:
             await job.run(pool)
         finally:
-            await conn.fetchval(UNLOCK, job.name)
+            await conn.fetchval(locks.UNLOCK, locks.job(job.name))
     return True
 
 

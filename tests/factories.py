@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.approval_rules import Approval
+from domain.approvals.rules import Approval
 
 NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 

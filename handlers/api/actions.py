@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from domain import actions
+from domain.ledger import actions
 from handlers.api import document
 from handlers.api.auth import as_caller
 from handlers.api.bodies import (

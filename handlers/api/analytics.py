@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from domain import analytics
+from domain.metrics import analytics
 from handlers.api import document
 from handlers.api.auth import as_caller
 from handlers.api.bodies import ok, param, query_int, query_time, responses
@@ -56,7 +56,7 @@ document(
     {
         "/api/v1/analytics": {
             "get": {
-                "summary": "Automation analytics per period, newest first (rules in domain/analytics.py)",
+                "summary": "Automation analytics per period, newest first (rules in domain/metrics/analytics.py)",
                 "operationId": "automationAnalytics",
                 "security": [{"bearer": []}],
                 "parameters": [

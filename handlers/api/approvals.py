@@ -10,87 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
-import integrations.slack_approvals  # noqa: F401  (registers the outbox handlers the domain enqueues)
 import logs
-from domain import approvals
-from domain.approval_rules import Approval, InvalidField, Status, parse_new, parse_reason, parse_wait
+from domain.approvals import store as approvals
+from domain.approvals.rules import Approval, InvalidField, Status, parse_new, parse_reason, parse_wait
 from handlers.api import document
 from handlers.api.auth import as_caller, require_role
 from handlers.errors import json_error
-from handlers.keys import POOL
+from handlers.keys import HUB
 
 MAX_WAIT_S = 60
 RECHECK_S = 5.0  # a waiter re-reads the row this often even without a NOTIFY (a lost listener heals)
-
-
-class Waiters:
-    """Long-poll waiters per approval id, woken by NOTIFY ``approvals`` <id>.
-
-    One pooled connection LISTENs while anyone waits and goes back to the pool when nobody does (so a
-    process with no long-polls holds no connection, and closing the pool never waits for it).
-    """
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._conn: asyncpg.Connection | None = None
-        self._lock = asyncio.Lock()
-
-    def notify(self, approval_id: str) -> None:
-        for event in self._waiting.get(approval_id, ()):
-            event.set()
-
-    def on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self.notify(payload)
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._waiting.values())
-
-    async def _listen(self, pool: asyncpg.Pool) -> None:
-        async with self._lock:
-            if self._conn is not None and not self._conn.is_closed():
-                return
-            try:
-                conn = await pool.acquire()
-                await conn.add_listener(approvals.NOTIFY_CHANNEL, self.on_notify)
-                self._conn = conn
-            except Exception:
-                # Waiters still re-read every RECHECK_S: slower, never stuck.
-                logs.event("api.approvals.listen_failed", logging.WARNING, exc_info=True)
-
-    async def _unlisten(self, pool: asyncpg.Pool) -> None:
-        async with self._lock:
-            if self._waiting or self._conn is None:
-                return
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(Exception):
-                await conn.remove_listener(approvals.NOTIFY_CHANNEL, self.on_notify)
-            await pool.release(conn)
-
-    @contextlib.asynccontextmanager
-    async def watch(self, pool: asyncpg.Pool, approval_id: str) -> AsyncIterator[asyncio.Event]:
-        """Register first, then LISTEN, then the caller reads: no commit can slip between."""
-        event = asyncio.Event()
-        self._waiting[approval_id].add(event)
-        try:
-            await self._listen(pool)
-            yield event
-        finally:
-            self._waiting[approval_id].discard(event)
-            if not self._waiting[approval_id]:
-                del self._waiting[approval_id]
-            await asyncio.shield(self._unlisten(pool))
-
-
-WAITERS = web.AppKey("approval_waiters", Waiters)
 
 
 def _bad(exc: InvalidField) -> web.Response:
@@ -139,16 +73,18 @@ async def read(request: web.Request) -> web.Response:
         return _answer(approval)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
-    async with request.app[WAITERS].watch(request.app[POOL], str(approval_id)) as woken:
+    hub = request.app[HUB]
+    with hub.watching(approvals.NOTIFY_CHANNEL, str(approval_id)) as woken:
         while True:
             woken.clear()
             async with as_caller(request) as conn:
                 approval = await approvals.get(conn, approval_id)
             remaining = deadline - loop.time()
-            if approval is None or approval.status != Status.PENDING or remaining <= 0:
+            if approval is None or approval.status != Status.PENDING or remaining <= 0 or hub.closing:
                 return _answer(approval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), min(remaining, RECHECK_S))
+                async with asyncio.timeout(min(remaining, RECHECK_S)):
+                    await woken.wait()
 
 
 def _answer(approval: Approval | None) -> web.Response:
@@ -274,7 +210,6 @@ document(
 
 
 def setup(app: web.Application) -> None:
-    app[WAITERS] = Waiters()
     app.router.add_post("/api/v1/approvals", create)
     app.router.add_get("/api/v1/approvals/{id}", read)
     app.router.add_post("/api/v1/approvals/{id}/cancel", cancel)

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from db import connect
-from domain import coding_requests
-from domain.coding_request_rules import FieldError, Status, TransitionRefused, parse_changes, parse_status
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.rules import FieldError, Status, TransitionRefused, parse_changes, parse_status
 from handlers.api import document
 from handlers.api.auth import as_caller
 from handlers.errors import json_error

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from domain import costs
+from domain.ledger import costs
 from handlers.api import document
 from handlers.api.auth import as_caller
 from handlers.api.bodies import (

@@ -1,7 +1,7 @@
 """The inter-agent bus over HTTP: publish, page by cursor, and a Server-Sent Events stream.
 
 The stream's rows always come from the table (after the last offset sent, as the caller's role, so RLS
-applies); NOTIFY only wakes it (domain/event_hub.py). Pages are bounded and every write waits for the
+applies); NOTIFY only wakes it (db/listen.py). Pages are bounded and every write waits for the
 socket to drain, so a slow client holds at most one page in memory. A comment line is sent as a
 heartbeat every ``HEARTBEAT_S`` seconds, which also re-reads the table as a safety net.
 """
@@ -13,14 +13,12 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 import logs
-from domain import bus
-from domain.event_hub import Hub
+from domain.bus import events as bus
 from handlers.api import document
 from handlers.api.auth import as_caller, caller
 from handlers.api.bodies import (
@@ -35,9 +33,8 @@ from handlers.api.bodies import (
     request_body,
     responses,
 )
-from handlers.keys import DSN
+from handlers.keys import HUB
 
-HUB = web.AppKey("event_hub", Hub)
 HEARTBEAT_S = 15.0
 PAGE = 100
 TAIL = "SELECT coalesce(max(seq), 0) FROM agent_event_offsets"
@@ -145,7 +142,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-    wake = hub.subscribe()
+    wake = hub.subscribe(bus.CHANNEL)
     try:
         await response.prepare(request)
         await response.write(f"retry: 1000\n: connected at {last}\n\n".encode())
@@ -161,7 +158,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 continue
             idle_s = HEARTBEAT_S if expires is None else max(0.0, min(HEARTBEAT_S, expires - time.time()))
             try:
-                await asyncio.wait_for(wake.wait(), idle_s)
+                async with asyncio.timeout(idle_s):
+                    await wake.wait()
             except TimeoutError:
                 await response.write(b": heartbeat\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
@@ -169,31 +167,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     except Exception as exc:  # after prepare() there is no JSON error to send: end, the client resumes
         logs.event("bus.stream_failed", logging.WARNING, error=repr(exc), last=last)
     finally:
-        hub.unsubscribe(wake)
+        hub.unsubscribe(bus.CHANNEL, wake)
     return response
 
 
-async def _listening(app: web.Application) -> AsyncIterator[None]:
-    hub = app[HUB]
-    task = asyncio.create_task(hub.listen(app[DSN]), name="bus-listener")
-    yield
-    hub.close()
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-
-
-async def _on_shutdown(app: web.Application) -> None:
-    app[HUB].close()  # open streams end now instead of holding the shutdown
-
-
 def setup(app: web.Application) -> None:
-    app[HUB] = Hub()
     app.add_routes(routes)
-    app.cleanup_ctx.append(_listening)
-    app.on_shutdown.append(_on_shutdown)
 
 
 ERRORS = ("400", "401", "403")

@@ -14,8 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from db import connect
-from domain import fix_timeline, incidents
-from domain.incident_rules import Status, Transition, next_status, refusal
+from domain.incidents import fix_timeline
+from domain.incidents import store as incidents
+from domain.incidents.rules import Status, Transition, next_status, refusal
 from handlers.api import document
 from handlers.api.auth import as_caller, caller, require_role
 from handlers.errors import json_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from domain import metrics
+from domain.metrics import rollup as metrics
 from handlers.api import document
 from handlers.api.auth import as_caller
 from handlers.api.bodies import ok, param, query_int, query_str, query_time, responses
@@ -52,7 +52,7 @@ document(
     {
         "/api/v1/metrics/agents": {
             "get": {
-                "summary": "Hourly agent metrics (percentiles are percentile_cont; see domain/metrics.py)",
+                "summary": "Hourly agent metrics (percentiles are percentile_cont; see domain/metrics/rollup.py)",
                 "operationId": "agentMetrics",
                 "security": [{"bearer": []}],
                 "parameters": [

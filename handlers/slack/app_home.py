@@ -1,7 +1,7 @@
 """App Home: the user's open coding requests and the approvals they may decide, published on ``app_home_opened``.
 
 The approval buttons are the approvals feature's (``approval_approve`` / ``approval_reject``, value = the
-approval id); their listeners live there. Who may decide is ``domain.approval_policy``; user-group
+approval id); their listeners live there. Who may decide is ``domain.approvals.policy``; user-group
 membership comes from ``usergroups.users.list``, cached for a minute.
 """
 
@@ -15,11 +15,13 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from domain import approval_policy, approvals, coding_requests, settings
-from domain.approval_rules import Approval
-from handlers import slack
-from handlers.keys import POOL
-from handlers.slack.coding_request_views import home_view
+from domain import settings
+from domain.approvals import policy as approval_policy
+from domain.approvals import store as approvals
+from domain.approvals.rules import Approval
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.blocks import home_view
+from handlers.keys import GROUP_MEMBERS, POOL
 
 APPROVERS_KEY = "approvals.approvers"
 
@@ -45,8 +47,5 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
         user_id = event["user"]
         pool = app[POOL]
         mine = await coding_requests.open_for_requester(pool, user_id)
-        approvals = await decidable_approvals(pool, user_id, app[slack.GROUP_MEMBERS].lookup(client))
+        approvals = await decidable_approvals(pool, user_id, app[GROUP_MEMBERS].lookup(client))
         await client.views_publish(user_id=user_id, view=home_view(mine, approvals))
-
-
-slack.REGISTRARS.append(register)

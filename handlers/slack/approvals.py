@@ -18,12 +18,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
-from domain import approvals, settings
-from domain.approval_policy import approvers_for, judge, may_decide
-from domain.approval_rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
-from handlers.keys import POOL
-from handlers.slack import GROUP_MEMBERS, REGISTRARS
-from handlers.slack.approval_blocks import REASON_BLOCK, ActionId, CallbackId, reason_from, reject_modal
+from domain import settings
+from domain.approvals import store as approvals
+from domain.approvals.blocks import REASON_BLOCK, ActionId, CallbackId, reason_from, reject_modal
+from domain.approvals.policy import approvers_for, judge, may_decide
+from domain.approvals.rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
+from handlers.keys import GROUP_MEMBERS, POOL
 from jobs import outbox
 
 APPROVERS_KEY = "approvals.approvers"
@@ -160,6 +160,3 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             decision=Decision.REJECTED,
             reason=reason,
         )
-
-
-REGISTRARS.append(register)

@@ -15,11 +15,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
-from domain import coding_requests
-from domain.coding_request_rules import NewRequest, SlackOrigin
-from handlers import slack
+from domain.coding_requests import blocks as views
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.rules import NewRequest, SlackOrigin
 from handlers.keys import POOL
-from handlers.slack import coding_request_views as views
 
 TITLE_FROM_MESSAGE_MAX = 80
 
@@ -105,6 +104,3 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             req, created = await coding_requests.create(conn, new)
         if not created:
             logs.event("coding_request.duplicate_submission", number=req.request_number, source_id=new.source_id)
-
-
-slack.REGISTRARS.append(register)

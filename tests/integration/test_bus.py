@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from domain import bus
+from domain.bus import events as bus
 
 
 async def test_publish_and_read_in_order(pool: asyncpg.Pool) -> None:

@@ -10,32 +10,33 @@ import asyncpg
 import pytest
 
 from config import Config
+from db.listen import Hub, running
 from jobs import outbox, scheduler
 
 CALLS: Counter[str] = Counter()
 
 
-@outbox.handler("test.ok")
 async def _ok(ctx: outbox.Context, payload: dict[str, Any]) -> dict[str, Any]:
     CALLS[payload["n"]] += 1
     await asyncio.sleep(0.01)
     return {"echo": payload["n"]}
 
 
-@outbox.handler("test.rate_limited")
 async def _rate_limited(ctx: outbox.Context, payload: dict[str, Any]) -> None:
     raise outbox.RetryLater(30, "429 Retry-After 30")
 
 
-@outbox.handler("test.broken")
 async def _broken(ctx: outbox.Context, payload: dict[str, Any]) -> None:
     raise ConnectionError("peer went away")
+
+
+HANDLERS: dict[str, outbox.Handler] = {"test.ok": _ok, "test.rate_limited": _rate_limited, "test.broken": _broken}
 
 
 @pytest.fixture
 def ctx(pool: asyncpg.Pool) -> outbox.Context:
     CALLS.clear()
-    return outbox.Context(pool=pool, config=Config())
+    return outbox.Context(pool=pool, config=Config(), handlers=HANDLERS)
 
 
 async def test_enqueue_is_deduplicated_in_sql(ctx: outbox.Context) -> None:
@@ -46,10 +47,13 @@ async def test_enqueue_is_deduplicated_in_sql(ctx: outbox.Context) -> None:
     assert await ctx.pool.fetchval("SELECT count(*) FROM outbox") == 1
 
 
-async def test_enqueue_refuses_unknown_kinds(ctx: outbox.Context) -> None:
+async def test_a_kind_nobody_handles_is_dead_at_once_with_a_clear_error(ctx: outbox.Context) -> None:
     async with ctx.pool.acquire() as conn:
-        with pytest.raises(KeyError):
-            await outbox.enqueue(conn, "nobody.handles.this", {})
+        await outbox.enqueue(conn, "nobody.handles.this", {})
+    assert await outbox.deliver_due(ctx) == 1
+    row = await ctx.pool.fetchrow("SELECT status, attempts, last_error FROM outbox")
+    assert row["status"] == "dead" and row["attempts"] == 1
+    assert "no outbox handler registered for 'nobody.handles.this'" in row["last_error"]
 
 
 async def test_delivers_and_records_the_result(ctx: outbox.Context) -> None:
@@ -88,7 +92,7 @@ async def test_competing_workers_deliver_each_row_once(ctx: outbox.Context) -> N
     async with ctx.pool.acquire() as conn:
         for i in range(60):
             await outbox.enqueue(conn, "test.ok", {"n": str(i)})
-    others = [outbox.Context(pool=ctx.pool, config=ctx.config) for _ in range(3)]
+    others = [outbox.Context(pool=ctx.pool, config=ctx.config, handlers=HANDLERS) for _ in range(3)]
 
     async def drain(c: outbox.Context) -> None:
         while await outbox.deliver_due(c, limit=5):
@@ -99,19 +103,24 @@ async def test_competing_workers_deliver_each_row_once(ctx: outbox.Context) -> N
     assert await ctx.pool.fetchval("SELECT count(*) FROM outbox WHERE status = 'done'") == 60
 
 
-async def test_worker_wakes_on_insert(ctx: outbox.Context) -> None:
-    worker = asyncio.create_task(outbox.run_worker(ctx, poll_s=30))
-    try:
-        await asyncio.sleep(0.2)
-        async with ctx.pool.acquire() as conn:
-            await outbox.enqueue(conn, "test.ok", {"n": "woken"})
-        async with asyncio.timeout(5):
-            while not CALLS["woken"]:
-                await asyncio.sleep(0.02)
-    finally:
-        worker.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await worker
+async def test_worker_wakes_on_insert(ctx: outbox.Context, database_url: str) -> None:
+    async with running(Hub([outbox.CHANNEL]), database_url) as hub:
+        await asyncio.wait_for(hub.listening.wait(), 5)
+        worker = asyncio.create_task(outbox.run_worker(ctx, hub.subscribe(outbox.CHANNEL), poll_s=30))
+        try:
+            await _woken_by_insert(ctx)
+        finally:
+            worker.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await worker
+
+
+async def _woken_by_insert(ctx: outbox.Context) -> None:
+    async with ctx.pool.acquire() as conn:
+        await outbox.enqueue(conn, "test.ok", {"n": "woken"})
+    async with asyncio.timeout(5):  # the worker polls every 30 s: only the NOTIFY can wake it in time
+        while not CALLS["woken"]:
+            await asyncio.sleep(0.02)
 
 
 async def test_a_job_tick_runs_on_one_replica_at_a_time(pool: asyncpg.Pool) -> None:

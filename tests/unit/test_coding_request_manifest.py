@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from handlers.slack.coding_request_views import COMMAND, CallbackId
+from domain.coding_requests.blocks import COMMAND, CallbackId
 
 MANIFEST: dict[str, Any] = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
 

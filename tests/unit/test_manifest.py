@@ -15,9 +15,9 @@ import yaml
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-import app  # noqa: F401  (imports every feature module, so every registrar is in REGISTRARS)
 from config import Config
 from handlers import slack
+from handlers.slack import bolt as bolt_module
 
 MANIFEST_PATH = Path(__file__).parents[2] / "manifest.yml"
 REQUEST_URL = "https://YOUR_HOST/slack/events"
@@ -77,9 +77,9 @@ def declared(manifest: dict[str, Any], text: str) -> set[tuple[str, str]]:
 
 
 async def bolt_app() -> AsyncApp:
-    bolt = slack.build_bolt(Config(slack_signing_secret="s", slack_bot_token="xoxb-manifest-test"))
+    bolt = bolt_module.build_bolt(Config(slack_signing_secret="s", slack_bot_token="xoxb-manifest-test"))
     owner = web.Application()
-    for register in slack.REGISTRARS:
+    for register in slack.LISTENERS:
         register(bolt, owner)
     return bolt
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import ClientResponse
 
-from integrations.sse import Parser
+from integrations.agents.sse import Parser
 
 
 class SSE:

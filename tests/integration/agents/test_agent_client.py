@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from integrations.agent_client import AgentClient, ApiError, StreamEvent
+from integrations.agents.client import AgentClient, ApiError, StreamEvent
 from tests.conftest import token
 from tests.fakes.tcp_proxy import tcp_proxy
 

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from domain import analytics
+from domain.metrics import analytics
 from tests.conftest import FIXTURES, bearer
 
 START = analytics.period_start(datetime(2026, 11, 18, tzinfo=UTC), 7)

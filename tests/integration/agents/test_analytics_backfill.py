@@ -9,7 +9,8 @@ from decimal import Decimal
 import asyncpg
 
 import app as app_module
-from domain import analytics
+from domain.metrics import analytics
+from handlers import commands
 from tests.conftest import make_config
 from tests.fakes.github_analytics import FakeGitHub, fake_github_analytics
 
@@ -106,8 +107,8 @@ async def test_the_analytics_command_backfills(pool: asyncpg.Pool, database_url:
     await pool.execute(SET_REPOS, [REPO])
     async with fake_github_analytics() as fake:
         config = make_config(database_url, github_api_url=fake.url, github_token="ghp_test")
-        assert await app_module.COMMANDS["analytics"](config, argparse.Namespace(backfill=True, periods=1)) == 0
+        assert await commands.analytics(config, argparse.Namespace(backfill=True, periods=1), app_module.wire()) == 0
         assert any(r.startswith(f"/repos/{REPO}/pulls") for r in fake.requests)
     assert await pool.fetchval("SELECT count(*) FROM automation_analytics") == 1
-    assert await app_module.COMMANDS["analytics"](config, argparse.Namespace(backfill=False, periods=1)) == 0
+    assert await commands.analytics(config, argparse.Namespace(backfill=False, periods=1), app_module.wire()) == 0
     assert await pool.fetchval("SELECT count(*) FROM automation_analytics") == 2, "the previous one is the same row"

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from app import wire
 from config import Config
 from jobs import outbox
 from tests.conftest import bearer
@@ -106,6 +107,7 @@ async def test_crossing_a_daily_budget_alerts_once(client: TestClient[Any, Any],
         ctx = outbox.Context(
             pool=pool,
             config=Config(slack_api_url=fake.url, slack_bot_token="xoxb-test", slack_incidents_channel="C-INC"),
+            handlers=wire().outbox,
         )
         assert await outbox.deliver_due(ctx) == 1
         calls = fake.called("chat.postMessage")
@@ -122,6 +124,7 @@ async def test_crossing_a_daily_budget_alerts_once(client: TestClient[Any, Any],
         ctx = outbox.Context(
             pool=pool,
             config=Config(slack_api_url=fake.url, slack_bot_token="xoxb-test", slack_incidents_channel="C-INC"),
+            handlers=wire().outbox,
         )
         assert await outbox.deliver_due(ctx) == 1
         assert [c.args["channel"] for c in fake.called("chat.postMessage")] == ["C-COSTS"]
@@ -179,7 +182,7 @@ async def test_concurrent_costs_that_cross_the_budget_together_alert_once(
 
 
 def test_the_action_schema_names_every_column_the_domain_writes() -> None:
-    from domain import actions
+    from domain.ledger import actions
     from handlers.api.actions import ACTION_IN
 
     assert set(ACTION_IN["properties"]) - {"created_at"} == set(actions.COLUMNS)

@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from domain import bus
+from domain.bus import events as bus
+from domain.bus.events import CHANNEL
 from handlers.api import events as events_api
-from handlers.api.events import HUB
+from handlers.keys import HUB
 from tests.conftest import bearer
 from tests.integration.agents.sse import SSE
 
@@ -170,7 +171,7 @@ async def test_an_idle_stream_gets_heartbeats(client: TestClient[Any, Any], monk
             lines = []
             while lines.count(b": heartbeat\n") < 2:
                 lines.append(await response.content.readline())
-        assert client.app[HUB].streams == 1
+        assert client.app[HUB].subscribers(CHANNEL) == 1
 
 
 async def test_a_stream_ends_when_its_token_expires(client: TestClient[Any, Any]) -> None:

@@ -15,8 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import app as app_module
-from domain import metrics
-from jobs import rollups, scheduler
+from domain.metrics import rollup
+from domain.metrics import rollup as metrics
+from jobs import scheduler
 from tests.conftest import bearer
 
 H0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -159,7 +160,7 @@ async def test_rollup_matches_hand_computed_values_and_reruns_identically(pool: 
 
 
 async def test_the_job_rolls_dirty_hours_and_a_late_action_re_rolls_its_hour(pool: asyncpg.Pool, world: World) -> None:
-    assert await scheduler.tick(pool, rollups.AGENT_METRICS)
+    assert await scheduler.tick(pool, rollup.JOB)
     check(world, await rows(pool))
     assert await pool.fetchval("SELECT count(*) FROM agent_metrics_dirty") == 0
     assert await metrics.roll_dirty(pool) == 0, "nothing left to roll"
@@ -194,7 +195,7 @@ async def test_two_concurrent_runners_give_one_result(pool: asyncpg.Pool, world:
 
     await asyncio.gather(run(), run(), metrics.roll_dirty(pool), metrics.roll_dirty(pool))
     check(world, await rows(pool))
-    ran = await asyncio.gather(*(scheduler.tick(pool, rollups.AGENT_METRICS) for _ in range(3)))
+    ran = await asyncio.gather(*(scheduler.tick(pool, rollup.JOB) for _ in range(3)))
     assert any(ran)
     check(world, await rows(pool))
 
@@ -230,7 +231,7 @@ def test_the_rollup_command_backfills_with_a_progress_bar(
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert app_module.main(["rollup", "--from", "2026-11-20T09:00:00", "--to", "2026-11-20T12:00:00Z"]) == 0
     err = capsys.readouterr().err
-    assert "3/3 hours" in err and "rolled 3 hour(s)" in err
+    assert "3/3" in err and "rolled 3 hour(s)" in err
 
     async def fetch() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(database_url)

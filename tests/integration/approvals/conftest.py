@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from handlers.keys import CONFIG
-from handlers.slack.approval_blocks import REASON_BLOCK, REASON_INPUT, CallbackId
+from domain.approvals.blocks import REASON_BLOCK, REASON_INPUT, CallbackId
+from handlers.keys import CONFIG, WIRING
 from jobs import outbox
 from tests.conftest import FIXTURES, bearer
 from tests.fakes.slack import FakeSlack, fake_slack, interaction_body, signed_headers
@@ -127,5 +127,5 @@ async def harness(app_factory: Callable[..., Any], pool: asyncpg.Pool) -> AsyncI
             slack_api_url=fake.url,
             slack_approvals_channel=CHANNEL,
         )
-        ctx = outbox.Context(pool=pool, config=client.app[CONFIG])
+        ctx = outbox.Context(pool=pool, config=client.app[CONFIG], handlers=client.app[WIRING].outbox)
         yield Harness(client, fake, pool, ctx)

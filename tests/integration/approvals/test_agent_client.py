@@ -1,4 +1,4 @@
-"""The way an agent uses approvals: integrations/agent_client.py against the real API, decided by a human's
+"""The way an agent uses approvals: integrations/agents/client.py against the real API, decided by a human's
 signed Approve click in Slack; the waiting call returns the decision, the bus carries the continuation."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from domain import bus
-from integrations.agent_client import AgentClient
+from domain.bus import events as bus
+from integrations.agents.client import AgentClient
 from tests.conftest import token
 
 from .conftest import Harness

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from domain.approval_rules import MAX_DETAILS_BYTES
+from domain.approvals.rules import MAX_DETAILS_BYTES
 from tests.conftest import bearer
 from tests.integration.approvals.conftest import REQUEST, SERVICE, Harness
 

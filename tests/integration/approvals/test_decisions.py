@@ -7,9 +7,10 @@ import json
 import time
 import uuid
 
-from domain import approvals
-from domain.approval_rules import Decision
-from handlers.slack.approval_blocks import ActionId
+from domain.approvals import store as approvals
+from domain.approvals import store as approvals_store
+from domain.approvals.blocks import ActionId
+from domain.approvals.rules import Decision
 from jobs import scheduler
 from tests.integration.approvals.conftest import CHANNEL, SERVICE, Harness, click_payload, submission_payload
 
@@ -58,7 +59,7 @@ async def test_high_risk_without_a_list_is_refused(harness: Harness) -> None:
 async def test_group_members_are_cached_briefly(harness: Harness) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from integrations.slack_usergroups import GroupMembers
+    from integrations.slack.usergroups import GroupMembers
 
     now = [1000.0]
     groups = GroupMembers(ttl_s=60, clock=lambda: now[0])
@@ -133,7 +134,7 @@ async def test_expiry_job_expires_once_and_resumes_the_agent(harness: Harness) -
     await harness.deliver()
     await _expire_now(harness, goes)
     waiter = asyncio.create_task(harness.get(goes, wait=10))
-    job = next(j for j in scheduler.JOBS if j.name == "approvals.expire")
+    job = approvals_store.EXPIRE_JOB
     assert job.interval_s <= 15
     ran = await asyncio.gather(*(scheduler.tick(harness.pool, job) for _ in range(3)))
     assert any(ran)

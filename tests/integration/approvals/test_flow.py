@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from handlers.slack.approval_blocks import ActionId, CallbackId
+from domain.approvals.blocks import ActionId, CallbackId
 from tests.integration.approvals.conftest import CHANNEL, Harness, submission_payload
 
 

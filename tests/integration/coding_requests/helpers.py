@@ -7,8 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from domain import bus, coding_requests
-from domain.coding_request_rules import CodingRequest, NewRequest
+from domain.bus import events as bus
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.rules import CodingRequest, NewRequest
 
 
 async def file_request(pool: asyncpg.Pool, **overrides: Any) -> CodingRequest:

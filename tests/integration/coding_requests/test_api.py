@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from app import wire
 from config import Config
 from jobs import outbox
 from tests.conftest import bearer
@@ -150,7 +151,9 @@ async def test_status_messages_reach_the_requester_through_the_outbox(
     client = await app_factory()
     await patch(client, 1, {"status": "planning"})
     async with fake_slack() as fake:
-        ctx = outbox.Context(pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url))
+        ctx = outbox.Context(
+            pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
+        )
         assert await outbox.deliver_due(ctx) == 2
         posts = fake.called("chat.postMessage")
         assert [c.args["channel"] for c in posts] == ["DU2CERLKJA", "DU2CERLKJA"]

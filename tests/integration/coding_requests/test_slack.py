@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from app import wire
 from config import Config
 from jobs import outbox
 from tests.conftest import FIXTURES
@@ -138,7 +139,9 @@ async def test_slash_command_modal_submission_row_event_confirmation(
     )
     assert fake.called("users.info")[0].args["user"] == USER
 
-    ctx = outbox.Context(pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url))
+    ctx = outbox.Context(
+        pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
+    )
     assert await outbox.deliver_due(ctx) == 1
     dm = fake.called("chat.postMessage")[0].args
     assert dm["channel"] == f"D{USER}" and "#1" in dm["text"] and "thread_ts" not in dm
@@ -207,7 +210,9 @@ async def test_message_shortcut_files_from_the_message_and_replies_in_its_thread
     permalink = fake.called("chat.getPermalink")[0].args
     assert (permalink["channel"], permalink["message_ts"]) == (CHANNEL, MESSAGE_TS)
 
-    ctx = outbox.Context(pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url))
+    ctx = outbox.Context(
+        pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
+    )
     await outbox.deliver_due(ctx)
     reply = fake.called("chat.postMessage")[0].args
     assert (reply["channel"], reply["thread_ts"]) == (CHANNEL, THREAD_TS)
@@ -239,7 +244,9 @@ async def test_a_thread_the_bot_cannot_post_in_falls_back_to_a_dm(
     await post(slack_client, submission(view))
     await wait_for_events(pool, "coding_request.created")
     fake.fail("chat.postMessage", "not_in_channel")
-    ctx = outbox.Context(pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url))
+    ctx = outbox.Context(
+        pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
+    )
     await outbox.deliver_due(ctx)
     assert [c.args["channel"] for c in fake.called("chat.postMessage")] == [CHANNEL, f"D{USER}"]
     assert [r["status"] for r in await outbox_rows(pool, "coding_request.notify")] == ["done"]

@@ -12,11 +12,12 @@ from typing import Any
 
 import asyncpg
 
+from app import wire
 from config import Config
-from domain import coding_requests
-from domain.coding_request_rules import Changes, PullRequestFact, Status
-from handlers.webhooks.routing import WebhookEvent, router
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.rules import Changes, PullRequestFact, Status
 from jobs import outbox
+from jobs.routing import WebhookEvent
 from tests.conftest import FIXTURES
 from tests.fakes.github import Pull, fake_github
 
@@ -34,7 +35,7 @@ def event(source: str, event_type: str, payload: dict[str, Any], delivery: str =
 
 async def dispatch(pool: asyncpg.Pool, webhook: WebhookEvent) -> bool:
     async with pool.acquire() as conn, conn.transaction():
-        return await router.dispatch(conn, webhook)
+        return await wire().router.dispatch(conn, webhook)
 
 
 async def set_labels(pool: asyncpg.Pool, labels: list[str]) -> None:
@@ -127,7 +128,9 @@ async def test_merged_pull_request_completes_and_fills_the_changed_files(pool: a
     files += [("src/new_feature.py", "added"), ("tests/test_new_feature.py", "added")]
     async with fake_github() as fake:
         fake.pulls[("ailisp/gcbapp-buildconfig-example", 3)] = Pull(files=files, head_ref="byao1276-patch-1")
-        ctx = outbox.Context(pool=pool, config=Config(github_token=fake.token, github_api_url=fake.url))
+        ctx = outbox.Context(
+            pool=pool, config=Config(github_token=fake.token, github_api_url=fake.url), handlers=wire().outbox
+        )
         await outbox.deliver_due(ctx)
         assert fake.paths() == [
             "/repos/ailisp/gcbapp-buildconfig-example",
@@ -157,7 +160,7 @@ async def test_without_a_github_token_the_lookup_waits_in_the_outbox(pool: async
     await file_request(pool)
     await move(pool, 1, branch_name="byao1276-patch-1")
     await dispatch(pool, event("github", "pull_request", PR_MERGED))
-    await outbox.deliver_due(outbox.Context(pool=pool, config=Config()))
+    await outbox.deliver_due(outbox.Context(pool=pool, config=Config(), handlers=wire().outbox))
     row = await pool.fetchrow("SELECT status, attempts, last_error FROM outbox WHERE kind = 'github.pr_files'")
     assert (row["status"], row["attempts"]) == ("pending", 0) and "GITHUB_TOKEN" in row["last_error"]
 
@@ -190,7 +193,9 @@ async def test_a_github_rate_limit_waits_as_long_as_github_asks(pool: asyncpg.Po
     await dispatch(pool, event("github", "pull_request", PR_MERGED))
     async with fake_github() as fake:
         fake.pulls[("ailisp/gcbapp-buildconfig-example", 3)] = Pull(files=[("app.py", "modified")])
-        ctx = outbox.Context(pool=pool, config=Config(github_token=fake.token, github_api_url=fake.url))
+        ctx = outbox.Context(
+            pool=pool, config=Config(github_token=fake.token, github_api_url=fake.url), handlers=wire().outbox
+        )
         fake.rate_limit(403, X_RateLimit_Remaining="0", X_RateLimit_Reset=str(int(time.time()) + 120))
         await outbox.deliver_due(ctx)
         row = await pool.fetchrow(

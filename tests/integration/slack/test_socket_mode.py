@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from domain import bus
-from handlers.keys import CONFIG
-from handlers.slack.approval_blocks import ActionId
-from handlers.slack.coding_request_views import COMMAND, HELP
+from domain.approvals.blocks import ActionId
+from domain.bus import events as bus
+from domain.coding_requests.blocks import COMMAND, HELP
+from handlers.keys import CONFIG, WIRING
 from jobs import outbox
 from tests.conftest import FIXTURES
 from tests.fakes.slack import FakeSlack, fake_slack
@@ -69,7 +69,7 @@ async def test_an_approve_click_over_the_socket_is_acked_and_decides(
     response = await client.post("/api/v1/approvals", json=REQUEST, headers=SERVICE)
     assert response.status == 201, await response.text()
     approval_id = (await response.json())["id"]
-    ctx = outbox.Context(pool=pool, config=client.app[CONFIG])
+    ctx = outbox.Context(pool=pool, config=client.app[CONFIG], handlers=client.app[WIRING].outbox)
     assert await outbox.deliver_due(ctx) == 1
     (post,) = fake.called("chat.postMessage")
     assert post.token == "xoxb-test" and post.args["channel"] == CHANNEL

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from app import wire
 from config import Config
 from jobs import outbox
 from tests.conftest import FIXTURES, make_config
@@ -137,7 +138,14 @@ async def world_factory(
             values = world_settings(linear, slack, **overrides)
             config: Config = make_config(database_url, **values)
             client = await app_factory(**values)
-            return World(client, Senders(client), linear, slack, outbox.Context(pool=pool, config=config), pool)
+            return World(
+                client,
+                Senders(client),
+                linear,
+                slack,
+                outbox.Context(pool=pool, config=config, handlers=wire().outbox),
+                pool,
+            )
 
         yield build
 

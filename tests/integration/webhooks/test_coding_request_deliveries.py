@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from domain import coding_requests
-from domain.coding_request_rules import Changes, Status
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.rules import Changes, Status
 from tests.integration.coding_requests.helpers import events, file_request
 from tests.integration.webhooks.conftest import World, fixture_bytes, linear_body
 

@@ -15,12 +15,14 @@ from typing import Any
 import asyncpg
 import pytest
 
+from app import wire
 from config import Config
-from handlers import webhooks
-from handlers.webhooks import commands
-from jobs import scheduler
+from handlers import commands
+from jobs import inbox, scheduler
 from tests.conftest import make_config
 from tests.integration.webhooks.conftest import World, fixture_bytes, sentry_variant
+
+RETRY_JOB = inbox.retry_job(wire().router)
 
 BREAK = """
 CREATE OR REPLACE FUNCTION test_refuse_incidents() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -51,18 +53,18 @@ async def test_failed_processing_is_kept_and_retried_by_the_job(world: World, br
     assert await world.pool.fetchval("SELECT count(*) FROM outbox") == 0  # rolled back with the callbacks
 
     # Not due yet: the job leaves it alone.
-    assert await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    assert await scheduler.tick(world.pool, RETRY_JOB)
     assert await world.pool.fetchval("SELECT attempts FROM webhook_deliveries") == 1
 
     # Due, still broken: a second attempt, the delay doubles.
     await world.pool.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
-    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    await scheduler.tick(world.pool, RETRY_JOB)
     row = await world.pool.fetchrow("SELECT *, next_attempt_at - now() AS wait FROM webhook_deliveries")
     assert row["status"] == "failed" and row["attempts"] == 2 and row["wait"].total_seconds() > 45
 
     await world.pool.execute(REPAIR)
     await world.pool.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
-    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    await scheduler.tick(world.pool, RETRY_JOB)
     row = await world.pool.fetchrow("SELECT * FROM webhook_deliveries")
     assert row["status"] == "processed" and row["last_error"] is None and row["attempts"] == 3
     assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
@@ -78,7 +80,7 @@ async def test_a_delivery_left_received_by_a_crash_is_picked_up(world: World) ->
         " VALUES ('sentry', 'crashed', 'issue', 'created', $1, now() - interval '5 minutes')",
         body,
     )
-    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    await scheduler.tick(world.pool, RETRY_JOB)
     assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "processed"
     assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
 
@@ -90,19 +92,19 @@ async def test_deliveries_and_replay_commands(
     await world.send.github(fixture_bytes("github", "ping"), "ping", delivery="ping-ok")
     config: Config = make_config(database_url)
 
-    assert await commands.list_failed(config, argparse.Namespace()) == 0
+    assert await commands.deliveries(config, argparse.Namespace(), wire()) == 0
     out = capsys.readouterr().out
     assert "c" * 32 in out and "issue/created" in out and "read-only" in out and "1 failed delivery" in out
     assert "ping-ok" not in out
     row_id = await world.pool.fetchval("SELECT id FROM webhook_deliveries WHERE status = 'failed'")
 
-    assert await commands.replay(config, argparse.Namespace(id=row_id, failed=False)) == 1  # still broken
+    assert await commands.replay(config, argparse.Namespace(id=row_id, failed=False), wire()) == 1  # still broken
     assert f"{row_id}\tfailed" in capsys.readouterr().out
     await world.pool.execute(REPAIR)
-    assert await commands.replay(config, argparse.Namespace(id=None, failed=True)) == 0
+    assert await commands.replay(config, argparse.Namespace(id=None, failed=True), wire()) == 0
     assert f"{row_id}\tprocessed" in capsys.readouterr().out
     assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
-    await commands.list_failed(config, argparse.Namespace())
+    await commands.deliveries(config, argparse.Namespace(), wire())
     assert "0 failed deliveries" in capsys.readouterr().out
 
 
@@ -150,14 +152,14 @@ async def test_retries_stop_after_max_attempts_but_replay_still_works(world: Wor
     )
     await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")
     await world.pool.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
-    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    await scheduler.tick(world.pool, RETRY_JOB)
     row = await world.pool.fetchrow("SELECT * FROM webhook_deliveries")
     assert row["status"] == "failed" and row["attempts"] == 2 and row["next_attempt_at"] is None
     await world.pool.execute(REPAIR)
-    await scheduler.tick(world.pool, webhooks.RETRY_JOB)
+    await scheduler.tick(world.pool, RETRY_JOB)
     assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "failed"
     outcome = await commands.replay(
-        make_config(world.ctx.config.database_url), argparse.Namespace(id=None, failed=True)
+        make_config(world.ctx.config.database_url), argparse.Namespace(id=None, failed=True), wire()
     )
     assert outcome == 0 and await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "processed"
 

@@ -1,0 +1,44 @@
+"""Every advisory-lock key the service takes, spelled once.
+
+Keys are text, hashed by PostgreSQL (``hashtextextended(key, 0)``) into the bigint advisory-lock space,
+each under a prefix naming its concept, so two concepts never share a lock by accident.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+# Migrations take a numeric key of their own (db/migrate.py), unchanged since the first release.
+MIGRATIONS = 0x5357_4252_4D49_4752
+XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+
+
+def job(name: str) -> str:
+    """One replica at a time runs a periodic job's tick."""
+    return f"job:{name}"
+
+
+def incident(source: str, key: str) -> str:
+    """Deliveries about one incident key (a Sentry issue, a CI key, a Linear issue) apply one at a time."""
+    return f"incidents.{source}:{key}"
+
+
+def cost_budget(agent_id: str) -> str:
+    """Costs of one agent crossing its daily budget together alert once."""
+    return f"ledger.budget:{agent_id}"
+
+
+METRICS_ROLLUP = "metrics.rollup_statement"
+
+
+async def xact_lock(conn: asyncpg.Connection, key: str) -> None:
+    """Hold ``key`` until the caller's transaction ends."""
+    await conn.execute(XACT_LOCK, key)
+
+
+async def xact_lock_all(conn: asyncpg.Connection, keys: list[str]) -> None:
+    """Hold every key until the transaction ends, taken in sorted order so two callers never deadlock."""
+    for key in sorted(set(keys)):
+        await conn.execute(XACT_LOCK, key)

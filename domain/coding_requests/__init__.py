@@ -1,0 +1,12 @@
+"""Coding requests: filed from Slack or Linear, followed through GitHub to merge."""
+
+from __future__ import annotations
+
+from jobs.wiring import Wiring
+
+
+def setup(wiring: Wiring) -> None:
+    from domain.coding_requests import callbacks, outbound  # here, so that importing a pure module stays pure
+
+    callbacks.register(wiring.router)
+    wiring.outbox_handlers(outbound.OUTBOX)

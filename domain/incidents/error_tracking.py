@@ -1,0 +1,200 @@
+"""Sentry issues and events -> incidents, fix timeline, Sentry-to-Linear mappings, Linear and Slack work.
+
+Work on one Sentry issue is serialised by a transaction-scoped advisory lock, so deliveries for the same
+issue that arrive together (or out of order) are applied one after the other by the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from db import locks
+from domain import settings
+from domain.incidents import fix_timeline, sentry_mappings
+from domain.incidents import store as incidents
+from domain.incidents.rules import Transition, is_open
+from domain.incidents.sentry_mappings import Mapping, MappingStatus
+from domain.incidents.store import Incident, NewIncident
+from integrations.sentry.payloads import IssueAction, MetricAlert, SentryEvent, SentryIssue
+from jobs import outbox
+
+LINEAR_CREATE = "linear.create_issue"
+LINEAR_REOPEN = "linear.reopen"
+ROUTING_KEY = "linear.routing"
+
+
+async def routed_team(conn: asyncpg.Connection, project: str | None) -> str | None:
+    """The Linear team key the routing setting names for a Sentry project (None: the default team)."""
+    routing = await settings.get(conn, ROUTING_KEY, {})
+    projects = routing.get("sentry_projects", {}) if isinstance(routing, dict) else {}
+    team = projects.get(project or "") if isinstance(projects, dict) else None
+    return team if isinstance(team, str) and team else None
+
+
+def linear_description(issue: SentryIssue) -> str:
+    lines = [
+        f"Sentry issue {issue.short_id or issue.issue_id} in project {issue.project or 'unknown'}.",
+        "",
+        f"**{issue.error_type}**: {issue.error_value or issue.title}",
+    ]
+    if issue.culprit:
+        lines.append(f"Culprit: `{issue.culprit}`")
+    if issue.url:
+        lines.append(f"Sentry: {issue.url}")
+    if issue.first_seen:
+        lines.append(f"First seen: {issue.first_seen.isoformat()}")
+    return "\n".join(lines)
+
+
+async def ensure_incident(conn: asyncpg.Connection, issue: SentryIssue, *, now: datetime) -> tuple[Incident, bool]:
+    """The Sentry issue's incident, opened (with its fix row, Linear issue and Slack announcement) if this
+    is the first delivery about it, whatever its action. Returns (incident, created)."""
+    await locks.xact_lock(conn, locks.incident("sentry", issue.issue_id))
+    existing = await incidents.latest_for_sentry(conn, issue.issue_id)
+    if existing is not None:
+        return existing, False
+    incident = await incidents.open_incident(
+        conn,
+        NewIncident(
+            severity=issue.severity,
+            incident_type="application_error",
+            source="sentry",
+            source_id=issue.issue_id,
+            title=issue.title,
+            error_message=issue.error_value,
+            error_details={**issue.details(), "error_type": issue.error_type},
+            affected_services=(issue.project,) if issue.project else (),
+            sentry_issue_id=issue.issue_id,
+            detected_at=issue.first_seen,
+        ),
+        now=now,
+    )
+    team = await routed_team(conn, issue.project)
+    await fix_timeline.create(
+        conn,
+        fix_timeline.NewFix(
+            error_type=issue.error_type,
+            source="sentry",
+            detected_at=issue.first_seen or now,
+            severity=issue.severity,
+            sentry_issue_id=issue.issue_id,
+            team_key=team,
+            metadata={"incident_id": str(incident.id), "project": issue.project, "short_id": issue.short_id},
+        ),
+    )
+    await outbox.enqueue(
+        conn,
+        LINEAR_CREATE,
+        {
+            "sentry_issue_id": issue.issue_id,
+            "linear_uuid": str(uuid.uuid4()),
+            "project": issue.project,
+            "title": f"[Sentry] {issue.title}"[:250],
+            "description": linear_description(issue),
+            "error_type": issue.error_type,
+            "first_seen": (issue.first_seen or now).isoformat(),
+            "last_seen": (issue.last_seen or issue.first_seen or now).isoformat(),
+            "count": issue.count,
+        },
+        dedupe_key=f"{LINEAR_CREATE}:sentry:{issue.issue_id}",
+    )
+    return incident, True
+
+
+async def regression(conn: asyncpg.Connection, mapping: Mapping, *, now: datetime, cause: str) -> Incident:
+    """A resolved Sentry issue came back: flag the fix, open a new incident on the same Linear issue, and
+    reopen that Linear issue with a comment (through the outbox)."""
+    await fix_timeline.mark_regression(conn, mapping.sentry_issue_id)
+    previous = await incidents.latest_for_sentry(conn, mapping.sentry_issue_id)
+    incident = await incidents.open_incident(
+        conn,
+        NewIncident(
+            severity=previous.severity if previous else "high",
+            incident_type="regression",
+            source="sentry",
+            source_id=mapping.sentry_issue_id,
+            title=f"Regression: {previous.title if previous else mapping.error_type}",
+            error_message=(previous.row.get("error_message") if previous else None),
+            error_details={"regression_of": str(previous.id) if previous else None, "cause": cause},
+            affected_services=tuple(previous.row.get("affected_services") or ()) if previous else (),
+            sentry_issue_id=mapping.sentry_issue_id,
+            linear_issue_id=mapping.linear_issue_id,
+        ),
+        now=now,
+    )
+    await outbox.enqueue(
+        conn,
+        LINEAR_REOPEN,
+        {
+            "identifier": mapping.linear_issue_id,
+            "comment": (
+                f"Regression: Sentry issue {mapping.sentry_issue_id} is back ({cause}) after it was resolved. "
+                f"Incident #{incident.incident_number} opened."
+            ),
+        },
+        dedupe_key=f"{LINEAR_REOPEN}:{incident.id}",
+    )
+    return incident
+
+
+async def on_issue(conn: asyncpg.Connection, issue: SentryIssue, action: str, *, now: datetime) -> None:
+    incident, _created = await ensure_incident(conn, issue, now=now)
+    if action == IssueAction.ASSIGNED:
+        if is_open(incident.status):
+            await incidents.transition(conn, incident.id, Transition.ACKNOWLEDGE, now=now, note="assigned in Sentry")
+        await fix_timeline.acknowledge(conn, await fix_timeline.latest_for_sentry(conn, issue.issue_id), now)
+    elif action == IssueAction.RESOLVED:
+        await incidents.transition(conn, incident.id, Transition.RESOLVE, now=now, by=issue.actor or "sentry")
+        await sentry_mappings.set_status(conn, issue.issue_id, MappingStatus.RESOLVED)
+    elif action in (IssueAction.IGNORED, IssueAction.ARCHIVED):
+        await incidents.transition(conn, incident.id, Transition.IGNORE, now=now, note=f"{action} in Sentry")
+        await sentry_mappings.set_status(conn, issue.issue_id, MappingStatus.IGNORED)
+    elif action == IssueAction.UNRESOLVED:
+        mapping = await sentry_mappings.reopen(conn, issue.issue_id)
+        if mapping is not None:
+            await regression(conn, mapping, now=now, cause="unresolved in Sentry")
+
+
+async def on_event(conn: asyncpg.Connection, event: SentryEvent, *, now: datetime) -> None:
+    """One more event of a known issue: count it; after a resolution it is a regression."""
+    await locks.xact_lock(conn, locks.incident("sentry", event.issue_id))
+    counted = await sentry_mappings.record_event(conn, event.issue_id, event.seen_at or now)
+    if counted is None:
+        # The Linear issue (and so the mapping) may not exist yet: keep the count on the incident.
+        await incidents.count_pending_event(conn, event.issue_id)
+        return
+    mapping, previous_status = counted
+    if previous_status == MappingStatus.RESOLVED:
+        await regression(conn, mapping, now=now, cause=f"new event {event.event_id or ''}".strip())
+
+
+async def on_metric_alert(conn: asyncpg.Connection, alert: MetricAlert, *, now: datetime) -> None:
+    """critical/warning opens (or updates) the alert's incident; resolved resolves it."""
+    key = f"metric_alert:{alert.alert_id}"
+    await locks.xact_lock(conn, locks.incident("sentry", key))
+    current = await incidents.latest_by_key(conn, "sentry", key)
+    open_now = current if current is not None and is_open(current.status) else None
+    if alert.action in ("critical", "warning"):
+        if open_now is not None:
+            await incidents.set_severity(conn, open_now.id, alert.severity)
+            return
+        await incidents.open_incident(
+            conn,
+            NewIncident(
+                severity=alert.severity,
+                incident_type="metric_alert",
+                source="sentry",
+                source_id=key,
+                title=alert.title,
+                error_message=alert.description,
+                error_details={"alert_id": alert.alert_id, "url": alert.url, "level": alert.action},
+                affected_services=alert.projects,
+                detected_at=alert.started_at,
+            ),
+            now=now,
+        )
+    elif alert.action == "resolved" and open_now is not None:
+        await incidents.transition(conn, open_now.id, Transition.RESOLVE, now=now, by="sentry")

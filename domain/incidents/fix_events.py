@@ -1,0 +1,86 @@
+"""Pull requests and Linear issue changes -> the fix timeline, mapping states and incident acknowledgement.
+
+Linear changes are applied from the issue's current state in the payload (not from ``updatedFrom``), so
+a missed or reordered delivery is healed by the next one. Changes this service made in Linear come back
+as webhooks; they are recognised (``linear_own_changes``) and not applied again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from db import locks
+from domain.incidents import fix_timeline, sentry_mappings
+from domain.incidents import store as incidents
+from domain.incidents.rules import Status, Transition
+from domain.incidents.sentry_mappings import MappingStatus
+from integrations.github.payloads import PullRequest
+from integrations.linear.payloads import LinearIssue
+
+STARTING = frozenset({"opened", "reopened", "ready_for_review"})
+IS_OWN_CHANGE = "SELECT EXISTS (SELECT 1 FROM linear_own_changes WHERE identifier = $1 AND updated_at = $2)"
+RECORD_OWN_CHANGE = """
+INSERT INTO linear_own_changes (identifier, updated_at, operation) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+"""
+
+
+async def _lock_all(conn: asyncpg.Connection, identifiers: list[str]) -> None:
+    await locks.xact_lock_all(conn, [locks.incident("linear", identifier) for identifier in identifiers])
+
+
+async def record_own_change(
+    conn: asyncpg.Connection | asyncpg.Pool, identifier: str, updated_at: datetime, operation: str
+) -> None:
+    await conn.execute(RECORD_OWN_CHANGE, identifier, updated_at, operation)
+
+
+async def on_pull_request(conn: asyncpg.Connection, pr: PullRequest, *, now: datetime) -> None:
+    identifiers = list(pr.identifiers)
+    if not identifiers:
+        return
+    await _lock_all(conn, identifiers)
+    fixes = await fix_timeline.for_linear(conn, identifiers)
+    if not fixes:
+        return
+    if pr.action in STARTING and not pr.draft:
+        started = pr.created_at if pr.action == "opened" and pr.created_at else now
+        await fix_timeline.start(conn, fixes, started, pr.url)
+    elif pr.action == "closed" and pr.merged:
+        await fix_timeline.complete_by_merge(
+            conn,
+            fixes,
+            merged_at=pr.merged_at or now,
+            commit_sha=pr.merge_commit_sha,
+            pr_url=pr.url,
+            pr_created_at=pr.created_at,
+        )
+
+
+async def on_linear_issue(conn: asyncpg.Connection, issue: LinearIssue, *, now: datetime) -> str:
+    """Apply a known Linear issue's current state. Returns what happened (for logs and tests)."""
+    await _lock_all(conn, [issue.identifier])
+    if issue.updated_at and await conn.fetchval(IS_OWN_CHANGE, issue.identifier, issue.updated_at):
+        return "own_change"
+    mapping = await sentry_mappings.by_linear(conn, issue.identifier)
+    fixes = await fix_timeline.for_linear(conn, [issue.identifier])
+    if mapping is None and not fixes:
+        return "unknown"
+    at = issue.changed_at or now
+    if issue.acknowledged or issue.started or issue.completed:
+        # Incidents before fix rows: the order every writer uses, so concurrent writers do not deadlock.
+        for incident in await incidents.open_for_linear(conn, issue.identifier):
+            if incident.status == Status.DETECTED:
+                await incidents.transition(
+                    conn, incident.id, Transition.ACKNOWLEDGE, now=now, note=f"{issue.identifier} picked up in Linear"
+                )
+        await fix_timeline.acknowledge(conn, fixes, at)
+    if issue.started or (issue.completed and issue.started_at):
+        await fix_timeline.start(conn, fixes, issue.started_at or at)
+    if issue.completed:
+        await fix_timeline.complete_if_unset(conn, fixes, issue.completed_at or at, "linear")
+        await sentry_mappings.set_status_by_linear(conn, issue.identifier, MappingStatus.RESOLVED)
+    elif issue.canceled:
+        await sentry_mappings.set_status_by_linear(conn, issue.identifier, MappingStatus.IGNORED)
+    return "applied"

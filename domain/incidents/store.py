@@ -1,0 +1,265 @@
+"""Infrastructure incidents: open, look up, move through the lifecycle (rules in incident_rules).
+
+Every change that people should hear about queues a Slack message through the outbox in the same
+transaction: the announcement for a new incident, a thread reply for each later change.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from domain.incidents.rules import TARGET, Status, Transition, allowed_from
+from jobs import outbox
+
+ANNOUNCE = "incident.announce"
+UPDATE = "incident.update"
+
+MS_SINCE_CREATED = "LEAST(GREATEST(round(extract(epoch FROM ($3 - created_at)) * 1000), 0), 2147483647)::int"
+
+INSERT = """
+INSERT INTO infrastructure_incidents (
+    severity, incident_type, source, source_id, affected_services, title, error_message, error_details,
+    sentry_issue_id, linear_issue_id, github_workflow_run_id, time_to_detect_ms, created_at
+)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+        LEAST(GREATEST(round(extract(epoch FROM ($12::timestamptz - $13::timestamptz)) * 1000), 0), 2147483647)::int,
+        $12)
+RETURNING *
+"""
+GET = "SELECT * FROM infrastructure_incidents WHERE id = $1"
+LATEST_BY_KEY = """
+SELECT * FROM infrastructure_incidents WHERE source = $1 AND source_id = $2
+ORDER BY created_at DESC, incident_number DESC LIMIT 1
+"""
+LATEST_FOR_SENTRY = """
+SELECT * FROM infrastructure_incidents WHERE sentry_issue_id = $1
+ORDER BY created_at DESC, incident_number DESC LIMIT 1
+"""
+OPEN_FOR_LINEAR = """
+SELECT * FROM infrastructure_incidents
+WHERE linear_issue_id = $1 AND status IN ('detected', 'acknowledged', 'mitigating')
+ORDER BY created_at
+"""
+TRANSITION = f"""
+UPDATE infrastructure_incidents SET
+    status = $2,
+    time_to_mitigate_ms = CASE WHEN $2 = 'mitigating' THEN {MS_SINCE_CREATED} ELSE time_to_mitigate_ms END,
+    resolved_at = CASE WHEN $2 = 'resolved' THEN $3 ELSE resolved_at END,
+    resolved_by = CASE WHEN $2 = 'resolved' THEN COALESCE($4, resolved_by) ELSE resolved_by END,
+    time_to_resolve_ms = CASE WHEN $2 = 'resolved' THEN {MS_SINCE_CREATED} ELSE time_to_resolve_ms END,
+    resolution_steps = COALESCE($5::jsonb, resolution_steps),
+    resolution_summary = COALESCE($6, resolution_summary)
+WHERE id = $1 AND status = ANY($7::text[])
+RETURNING *
+"""
+APPEND_RUN = """
+UPDATE infrastructure_incidents SET
+    error_details = jsonb_set(COALESCE(error_details, '{}'::jsonb), '{runs}',
+                              COALESCE(error_details -> 'runs', '[]'::jsonb) || jsonb_build_array($2::jsonb)),
+    github_workflow_run_id = $3
+WHERE id = $1
+RETURNING *
+"""
+COUNT_PENDING_EVENT = """
+UPDATE infrastructure_incidents SET error_details = jsonb_set(
+    COALESCE(error_details, '{}'::jsonb), '{pending_events}',
+    to_jsonb(COALESCE((error_details ->> 'pending_events')::int, 0) + 1))
+WHERE id = (SELECT id FROM infrastructure_incidents WHERE sentry_issue_id = $1
+            ORDER BY created_at DESC, incident_number DESC LIMIT 1)
+"""
+SET_SEVERITY = "UPDATE infrastructure_incidents SET severity = $2 WHERE id = $1 AND severity <> $2 RETURNING *"
+SET_LINEAR = """
+UPDATE infrastructure_incidents SET linear_issue_id = $2 WHERE sentry_issue_id = $1 AND linear_issue_id IS NULL
+"""
+SET_SLACK = """
+UPDATE infrastructure_incidents SET slack_channel_id = $2, slack_thread_ts = $3
+WHERE id = $1 AND slack_thread_ts IS NULL
+"""
+LIST = """
+SELECT * FROM infrastructure_incidents
+WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR severity = $2)
+  AND ($3::text IS NULL OR $3 = ANY(affected_services))
+ORDER BY created_at DESC, incident_number DESC
+LIMIT $4
+"""
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: uuid.UUID
+    incident_number: int
+    status: str
+    severity: str
+    incident_type: str
+    source: str
+    source_id: str | None
+    title: str
+    sentry_issue_id: str | None
+    linear_issue_id: str | None
+    slack_channel_id: str | None
+    slack_thread_ts: str | None
+    created_at: datetime
+    row: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, record: asyncpg.Record) -> Incident:
+        return cls(
+            id=record["id"],
+            incident_number=record["incident_number"],
+            status=record["status"],
+            severity=record["severity"],
+            incident_type=record["incident_type"],
+            source=record["source"],
+            source_id=record["source_id"],
+            title=record["title"],
+            sentry_issue_id=record["sentry_issue_id"],
+            linear_issue_id=record["linear_issue_id"],
+            slack_channel_id=record["slack_channel_id"],
+            slack_thread_ts=record["slack_thread_ts"],
+            created_at=record["created_at"],
+            row=dict(record),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as JSON values (the embedding left out)."""
+        out: dict[str, Any] = {}
+        for key, value in self.row.items():
+            if key == "embedding":
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, uuid.UUID):
+                value = str(value)
+            out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    severity: str
+    incident_type: str
+    source: str
+    source_id: str | None
+    title: str
+    error_message: str | None = None
+    error_details: dict[str, Any] = field(default_factory=dict)
+    affected_services: tuple[str, ...] = ()
+    sentry_issue_id: str | None = None
+    linear_issue_id: str | None = None
+    github_workflow_run_id: str | None = None
+    detected_at: datetime | None = None  # when the source first saw it (time_to_detect_ms)
+
+
+def _maybe(record: asyncpg.Record | None) -> Incident | None:
+    return Incident.of(record) if record is not None else None
+
+
+async def open_incident(conn: asyncpg.Connection, new: NewIncident, *, now: datetime) -> Incident:
+    """Insert a detected incident and queue its Slack announcement, in the caller's transaction."""
+    record = await conn.fetchrow(
+        INSERT,
+        new.severity,
+        new.incident_type,
+        new.source,
+        new.source_id,
+        list(new.affected_services),
+        new.title[:500],
+        new.error_message,
+        json.loads(json.dumps(new.error_details, default=str)),
+        new.sentry_issue_id,
+        new.linear_issue_id,
+        new.github_workflow_run_id,
+        now,
+        new.detected_at,
+    )
+    incident = Incident.of(record)
+    await outbox.enqueue(conn, ANNOUNCE, {"incident_id": str(incident.id)}, dedupe_key=f"{ANNOUNCE}:{incident.id}")
+    return incident
+
+
+async def get(conn: asyncpg.Connection, incident_id: uuid.UUID | str) -> Incident | None:
+    return _maybe(await conn.fetchrow(GET, uuid.UUID(str(incident_id))))
+
+
+async def latest_by_key(conn: asyncpg.Connection, source: str, source_id: str) -> Incident | None:
+    return _maybe(await conn.fetchrow(LATEST_BY_KEY, source, source_id))
+
+
+async def latest_for_sentry(conn: asyncpg.Connection, sentry_issue_id: str) -> Incident | None:
+    return _maybe(await conn.fetchrow(LATEST_FOR_SENTRY, sentry_issue_id))
+
+
+async def open_for_linear(conn: asyncpg.Connection, identifier: str) -> list[Incident]:
+    return [Incident.of(r) for r in await conn.fetch(OPEN_FOR_LINEAR, identifier)]
+
+
+async def transition(
+    conn: asyncpg.Connection,
+    incident_id: uuid.UUID,
+    move: Transition,
+    *,
+    now: datetime,
+    by: str | None = None,
+    steps: list[Any] | None = None,
+    summary: str | None = None,
+    note: str | None = None,
+    notify: bool = True,
+) -> Incident | None:
+    """Apply ``move`` if the incident's current status allows it (one guarded UPDATE); None if not.
+    The incident's Slack thread is told through the outbox."""
+    target: Status = TARGET[move]
+    record = await conn.fetchrow(TRANSITION, incident_id, target.value, now, by, steps, summary, allowed_from(move))
+    if record is None:
+        return None
+    incident = Incident.of(record)
+    if notify:
+        await tell_thread(conn, incident, note)
+    return incident
+
+
+async def tell_thread(conn: asyncpg.Connection, incident: Incident, note: str | None = None) -> None:
+    """Queue a reply in the incident's Slack thread about its current status (once per status)."""
+    await outbox.enqueue(
+        conn,
+        UPDATE,
+        {"incident_id": str(incident.id), "status": incident.status, "note": note},
+        dedupe_key=f"{UPDATE}:{incident.id}:{incident.status}",
+    )
+
+
+async def append_run(conn: asyncpg.Connection, incident_id: uuid.UUID, run: dict[str, Any], run_id: str) -> Incident:
+    return Incident.of(await conn.fetchrow(APPEND_RUN, incident_id, run, run_id))
+
+
+async def count_pending_event(conn: asyncpg.Connection, sentry_issue_id: str) -> None:
+    """One more event of a Sentry issue whose mapping does not exist yet (added to it when created)."""
+    await conn.execute(COUNT_PENDING_EVENT, sentry_issue_id)
+
+
+async def set_severity(conn: asyncpg.Connection, incident_id: uuid.UUID, severity: str) -> Incident | None:
+    return _maybe(await conn.fetchrow(SET_SEVERITY, incident_id, severity))
+
+
+async def link_linear(conn: asyncpg.Connection, sentry_issue_id: str, identifier: str) -> None:
+    await conn.execute(SET_LINEAR, sentry_issue_id, identifier)
+
+
+async def set_slack_thread(conn: asyncpg.Connection | asyncpg.Pool, incident_id: str, channel: str, ts: str) -> None:
+    await conn.execute(SET_SLACK, uuid.UUID(incident_id), channel, ts)
+
+
+async def search(
+    conn: asyncpg.Connection,
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    service: str | None = None,
+    limit: int = 100,
+) -> list[Incident]:
+    return [Incident.of(r) for r in await conn.fetch(LIST, status, severity, service, limit)]

@@ -1,0 +1,114 @@
+"""The CLI commands of ``python app.py``: every one but ``serve`` and ``migrate`` (those are in app.py).
+
+deliveries                 list webhook deliveries whose processing failed
+replay <id|--failed>       reprocess stored webhook deliveries now
+rollup --from T --to T     backfill hourly agent_metrics (progress bar on stderr)
+analytics [--backfill]     compute automation_analytics (past periods from the GitHub API)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from tqdm import tqdm
+
+from config import Config
+from db import connect
+from domain.metrics import analytics as automation
+from domain.metrics import rollup as metrics
+from jobs import inbox
+from jobs.wiring import Wiring
+
+Command = Callable[[Config, argparse.Namespace, Wiring], Awaitable[int]]
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 time for argparse (UTC when it names no zone); a clear usage error otherwise."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-20T09:00:00Z)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def add_parsers(sub: Any) -> None:
+    sub.add_parser("deliveries", help="list webhook deliveries whose processing failed")
+    replay_parser = sub.add_parser("replay", help="reprocess a stored webhook delivery, or every failed one")
+    replay_parser.add_argument("id", nargs="?", type=int, help="the delivery's id (first column of `deliveries`)")
+    replay_parser.add_argument("--failed", action="store_true", help="replay every failed delivery")
+    rollup_parser = sub.add_parser("rollup", help="backfill hourly agent_metrics for [--from, --to)")
+    rollup_parser.add_argument(
+        "--from", dest="start", type=instant, required=True, help="ISO 8601 start (UTC when no zone)"
+    )
+    rollup_parser.add_argument("--to", dest="end", type=instant, required=True, help="ISO 8601 end, exclusive")
+    stats = sub.add_parser("analytics", help="compute automation_analytics (--backfill: past periods from GitHub)")
+    stats.add_argument("--backfill", action="store_true", help="fill past periods from the GitHub API (PyGithub)")
+    stats.add_argument("--periods", type=int, default=12, help="how many past periods to backfill (default 12)")
+
+
+async def deliveries(config: Config, _args: argparse.Namespace, _wiring: Wiring) -> int:
+    async with connect.command_pool(config) as pool:
+        failed = await inbox.list_failed(pool)
+    for d in failed:
+        error = (d.last_error or "").replace("\n", " ")[:160]
+        action = f"/{d.action}" if d.action else ""
+        print(
+            f"{d.id}\t{d.source}\t{d.event_type}{action}\t{d.delivery_id}\tattempts={d.attempts}\t"
+            f"received={d.received_at.isoformat()}\tnext={d.next_attempt_at.isoformat() if d.next_attempt_at else '-'}"
+            f"\t{error}"
+        )
+    print(f"{len(failed)} failed deliver{'y' if len(failed) == 1 else 'ies'}")
+    return 0
+
+
+async def replay(config: Config, args: argparse.Namespace, wiring: Wiring) -> int:
+    if not args.failed and args.id is None:
+        print("give a delivery id or --failed")
+        return 2
+    async with connect.command_pool(config) as pool:
+        outcomes = await inbox.replay(pool, wiring.router, None if args.failed else [args.id])
+    for row_id, outcome in outcomes.items():
+        print(f"{row_id}\t{outcome}")
+    return 0 if all(o in ("processed", "ignored") for o in outcomes.values()) else 1
+
+
+async def rollup(config: Config, args: argparse.Namespace, _wiring: Wiring) -> int:
+    """Backfill agent_metrics for [--from, --to) hour by hour, with a progress bar on stderr."""
+    start, end = args.start, args.end
+    if end <= start:
+        print(f"error: --to ({end.isoformat()}) must be after --from ({start.isoformat()})", file=sys.stderr)
+        return 2
+    with tqdm(desc="rollup", unit="hour", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        async with connect.command_pool(config) as pool:
+            rolled = await metrics.backfill(pool, start, end, progress)
+    print(f"rolled {rolled} hour(s) of agent_metrics", file=sys.stderr)
+    return 0
+
+
+async def analytics(config: Config, args: argparse.Namespace, _wiring: Wiring) -> int:
+    """Recompute the current automation_analytics periods, or with --backfill fill past ones from GitHub."""
+    async with connect.command_pool(config) as pool:
+        if args.backfill:
+            rows = await automation.backfill(pool, config.github_api_url, config.github_token, periods=args.periods)
+            for row in rows:
+                print(f"{row['period_start']:%Y-%m-%d} prs={row['prs_total']} ci_runs={row['ci_runs']}")
+        else:
+            await automation.roll_current(pool)
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "deliveries": deliveries,
+    "replay": replay,
+    "rollup": rollup,
+    "analytics": analytics,
+}

@@ -1,0 +1,54 @@
+"""Which domain functions a verified webhook delivery calls: a router keyed by (source, event, action).
+
+Like gidgethub's router: several callbacks may register for one event (incidents and coding requests
+both follow GitHub pull requests), and ``action=None`` means every action. Callbacks run in the
+delivery's processing transaction on the service's own connection, in registration order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    source: str  # "sentry" | "github" | "linear"
+    delivery_id: str
+    event_type: str  # Sentry-Hook-Resource, X-GitHub-Event, Linear-Event (payload "type")
+    action: str | None  # the payload's "action", where the sender gives one
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+Callback = Callable[[asyncpg.Connection, WebhookEvent], Awaitable[None]]
+
+
+class Router:
+    def __init__(self) -> None:
+        self._callbacks: dict[tuple[str, str, str | None], list[Callback]] = defaultdict(list)
+
+    def add(self, source: str, event_type: str, callback: Callback, *actions: str | None) -> None:
+        """Call ``callback`` for (source, event_type) deliveries with one of ``actions`` (none given: any)."""
+        for action in actions or (None,):
+            self._callbacks[(source, event_type, action)].append(callback)
+
+    def callbacks(self, event: WebhookEvent) -> list[Callback]:
+        exact = self._callbacks.get((event.source, event.event_type, event.action), [])
+        any_action = self._callbacks.get((event.source, event.event_type, None), [])
+        return [*any_action, *exact]
+
+    def knows(self, event: WebhookEvent) -> bool:
+        return bool(self.callbacks(event))
+
+    async def dispatch(self, conn: asyncpg.Connection, event: WebhookEvent) -> bool:
+        """Run every matching callback; False when none matched (stored, not acted on: 202)."""
+        found = self.callbacks(event)
+        for fn in found:
+            await fn(conn, event)
+        return bool(found)
