@@ -1,0 +1,357 @@
+"""The benchmark: the service against its baselines, in one run, on this machine.
+
+    python -m bench run [--quick] [--out report.json]
+
+Starts its own PostgreSQL (embedded, or a fresh database on DATABASE_URL's server), fake Slack and
+Linear on loopback, the service as ``python app.py`` (jobs on), and the baselines B0, B1, B2
+(bench/baseline.py), one at a time, all under the same load generator (bench/load.py) and the same
+realistic delivery mix (bench/mix.py). It prints one table (figure, service, baseline, ratio, goal,
+met?) and writes a JSON report. After the run it checks that stored rows = distinct delivery ids
+answered 2xx, that every delivery was processed exactly once, and that no incident is doubled or
+missing; a failed check exits 1. ``--quick`` (under 2 minutes) is for correctness only: its timings
+are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+from bench.load import Result, closed_loop, open_loop
+from bench.mix import SECRETS, Mix, Sent
+
+ROOT = Path(__file__).resolve().parents[1]
+JWT_SECRET = "bench-jwt-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+@dataclass
+class Plan:
+    warmup: int
+    ceiling_s: float
+    open_s: float
+    loads: tuple[float, ...]
+    connections: int = 32
+
+
+FULL = Plan(warmup=300, ceiling_s=10.0, open_s=8.0, loads=(0.25, 0.5, 0.75))
+QUICK = Plan(warmup=60, ceiling_s=2.0, open_s=2.0, loads=(0.5,))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def fresh_database(server_url: str) -> str:
+    name = f"swarm_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+@contextlib.asynccontextmanager
+async def postgres(tmp: Path) -> AsyncIterator[str]:
+    given = os.environ.get("DATABASE_URL", "").strip()
+    if given:
+        yield given
+        return
+    from db import embedded
+
+    server = await asyncio.to_thread(embedded.start, tmp / "pg")
+    try:
+        yield server.get_uri()
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+async def wait_ready(url: str, proc: asyncio.subprocess.Process, deadline_s: float = 60) -> float:
+    began = time.perf_counter()
+    async with aiohttp.ClientSession() as http:
+        while time.perf_counter() - began < deadline_s:
+            if proc.returncode is not None:
+                raise RuntimeError(f"{url} exited with {proc.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - began
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{url} not ready within {deadline_s} s")
+
+
+@contextlib.asynccontextmanager
+async def process(args: list[str], env: dict[str, str], ready_url: str) -> AsyncIterator[tuple[Any, float]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        ready_s = await wait_ready(ready_url, proc)
+        yield proc, ready_s
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                async with asyncio.timeout(30):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def drive(base: str, plan: Plan, mix: Mix, sent: Sent | None) -> dict[str, Result]:
+    """Warm up, find the ceiling (closed loop), then open loops at fractions of it."""
+    results: dict[str, Result] = {}
+    await closed_loop(base, mix.batch(plan.warmup), connections=plan.connections, duration_s=60, sent=sent)
+    budget = int(plan.ceiling_s * 3000)
+    ceiling = await closed_loop(
+        base, mix.batch(budget), connections=plan.connections, duration_s=plan.ceiling_s, sent=sent
+    )
+    results["ceiling"] = ceiling
+    for load in plan.loads:
+        rate = max(ceiling.rate * load, 1.0)
+        results[f"open@{int(load * 100)}"] = await open_loop(
+            base, mix.batch(int(rate * plan.open_s)), rate=rate, sent=sent
+        )
+    return results
+
+
+async def baseline(mode: str, plan: Plan, dsn: str) -> dict[str, Result]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["-m", "bench.baseline", mode, "--port", str(port), "--dsn", dsn]
+    async with process(args, env, f"http://127.0.0.1:{port}/healthz"):
+        return await drive(f"http://127.0.0.1:{port}", plan, Mix(seed=11), None)
+
+
+async def drained(dsn: str, deadline_s: float) -> float:
+    """Seconds until no stored delivery waits for processing (the inbox is empty)."""
+    began = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        while time.perf_counter() - began < deadline_s:
+            if not await conn.fetchval("SELECT count(*) FROM webhook_deliveries WHERE status = 'received'"):
+                return time.perf_counter() - began
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    raise TimeoutError("stored deliveries were still waiting to be processed")
+
+
+CHECKS = {
+    "stored per source": "SELECT source, count(*) AS n FROM webhook_deliveries GROUP BY source",
+    "not processed once": """
+        SELECT count(*) FROM webhook_deliveries WHERE status NOT IN ('processed', 'ignored') OR attempts <> 1
+    """,
+    "sentry incidents": """
+        SELECT count(*) AS rows, count(DISTINCT sentry_issue_id) AS issues
+        FROM infrastructure_incidents WHERE sentry_issue_id = ANY($1::text[])
+    """,
+    "end to end": """
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
+        FROM (SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM webhook_deliveries
+              WHERE received_at >= $1 AND received_at < $2 AND processed_at IS NOT NULL) t
+    """,
+}
+
+
+async def check(dsn: str, sent: Sent) -> list[str]:
+    """What the database holds against what was answered 2xx: a list of failures (empty: all good)."""
+    failures = []
+    conn = await asyncpg.connect(dsn)
+    try:
+        stored = {r["source"]: r["n"] for r in await conn.fetch(CHECKS["stored per source"])}
+        for source, ids in sent.ids.items():
+            if stored.get(source, 0) != len(ids):
+                failures.append(f"{source}: {stored.get(source, 0)} rows stored, {len(ids)} distinct ids answered 2xx")
+        bad = await conn.fetchval(CHECKS["not processed once"])
+        if bad:
+            failures.append(f"{bad} deliveries not processed exactly once")
+        incidents = await conn.fetchrow(CHECKS["sentry incidents"], sorted(sent.new_sentry_issues))
+        if incidents["rows"] != len(sent.new_sentry_issues) or incidents["issues"] != len(sent.new_sentry_issues):
+            failures.append(
+                f"sentry incidents: {incidents['rows']} rows for {incidents['issues']} issues, "
+                f"{len(sent.new_sentry_issues)} new issues sent"
+            )
+    finally:
+        await conn.close()
+    return failures
+
+
+async def service(plan: Plan, dsn: str, slack_url: str, linear_url: str) -> dict[str, Any]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SENTRY_", "GITHUB_", "LINEAR_"))},
+        "DATABASE_URL": dsn,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "SENTRY_CLIENT_SECRET": SECRETS["sentry"],
+        "GITHUB_WEBHOOK_SECRET": SECRETS["github"],
+        "LINEAR_WEBHOOK_SECRET": SECRETS["linear"],
+        "SLACK_BOT_TOKEN": "xoxb-bench-token",
+        "SLACK_API_URL": slack_url,
+        "SLACK_INCIDENTS_CHANNEL": "C0BENCH",
+        "LINEAR_API_KEY": "lin_api_bench",
+        "LINEAR_API_URL": linear_url,
+        "LINEAR_TEAM_KEY": "ENG",
+        "JWT_SECRET": JWT_SECRET,
+    }
+    base = f"http://127.0.0.1:{port}"
+    sent = Sent()
+    async with process(["app.py"], env, base + "/readyz") as (proc, ready_s):
+        mix = Mix(seed=7)
+        results = await drive(base, plan, mix, sent)
+        drain_s = await drained(dsn, 120)
+        rss = peak_rss_mb(proc.pid)
+        health = await closed_loop_health(base, plan)
+    window = results.get("open@50") or next(iter(results.values()))
+    conn = await asyncpg.connect(dsn)
+    try:
+        end = time.time()
+        e2e = await conn.fetchrow(
+            CHECKS["end to end"],
+            _ts(end - window.elapsed_s - drain_s - plan.open_s * (len(plan.loads))),
+            _ts(end),
+        )
+    finally:
+        await conn.close()
+    return {
+        "results": results,
+        "sent": sent,
+        "ready_s": ready_s,
+        "drain_s": drain_s,
+        "peak_rss_mb": rss,
+        "healthz": health,
+        "e2e": dict(e2e) if e2e else {},
+    }
+
+
+def _ts(epoch: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+async def closed_loop_health(base: str, plan: Plan) -> float:
+    """GET /healthz p50 on the same connection pool: the service's own floor, for reference."""
+    latencies = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(50 if plan is QUICK else 300):
+            began = time.perf_counter()
+            async with http.get(base + "/healthz") as response:
+                await response.read()
+            latencies.append((time.perf_counter() - began) * 1000)
+    latencies.sort()
+    return latencies[len(latencies) // 2]
+
+
+def table(svc: dict[str, Any], base: dict[str, dict[str, Result]], plan: Plan) -> list[dict[str, Any]]:
+    s, b2 = svc["results"], base["b2"]
+    rows: list[dict[str, Any]] = []
+
+    def row(figure: str, mine: float, theirs: float | None, goal: str, met: bool | None, unit: str) -> None:
+        ratio = mine / theirs if theirs else None
+        rows.append(dict(figure=figure, service=mine, baseline=theirs, ratio=ratio, goal=goal, met=met, unit=unit))
+
+    for name in ("b0", "b1", "b2"):
+        row(f"ceiling vs {name.upper()} (deliveries/s)", s["ceiling"].rate, base[name]["ceiling"].rate, "", None, "/s")
+    accept = s["ceiling"].rate / b2["ceiling"].rate if b2["ceiling"].rate else 0
+    row("accepting a webhook vs B2", s["ceiling"].rate, b2["ceiling"].rate, ">= 0.8x", accept >= 0.8, "/s")
+    processed = s["ceiling"].sent / (s["ceiling"].elapsed_s + svc["drain_s"])
+    row("processing vs B2", processed, b2["ceiling"].rate, ">= 0.5x", processed >= 0.5 * b2["ceiling"].rate, "/s")
+    for load in plan.loads:
+        key = f"open@{int(load * 100)}"
+        p99 = s[key].p(99)
+        goal, met = ("<= 25 ms", p99 <= 25) if key == "open@50" else ("", None)
+        row(f"answer p99 at {int(load * 100)}% of ceiling", p99, b2[key].p(99), goal, met, "ms")
+    e2e = svc["e2e"].get("p99")
+    if e2e is not None:
+        row("end to end p99 (arrival -> processed)", float(e2e), None, "<= 100 ms", float(e2e) <= 100, "ms")
+    row("peak RSS during ingest", svc["peak_rss_mb"], None, "<= 150 MB", svc["peak_rss_mb"] <= 150, "MB")
+    row("start to ready (DATABASE_URL, migrations)", svc["ready_s"], None, "", None, "s")
+    return rows
+
+
+def show(rows: list[dict[str, Any]]) -> str:
+    def fmt(x: Any) -> str:
+        if x is None:
+            return "-"
+        if isinstance(x, bool):
+            return "yes" if x else "NO"
+        return f"{x:,.2f}" if isinstance(x, float) else str(x)
+
+    header = f"{'figure':<44} {'service':>10} {'baseline':>10} {'ratio':>7} {'goal':>9} {'met?':>5}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['figure']:<44} {fmt(r['service']):>10} {fmt(r['baseline']):>10} {fmt(r['ratio']):>7} "
+            f"{r['goal'] or '-':>9} {fmt(r['met']):>5}"
+        )
+    return "\n".join(lines)
+
+
+async def main_async(quick: bool, out: Path | None) -> int:
+    from tests.fakes.linear import fake_linear
+    from tests.fakes.slack import fake_slack
+
+    plan = QUICK if quick else FULL
+    with tempfile.TemporaryDirectory() as tmp:
+        async with postgres(Path(tmp)) as server_url, fake_slack() as slack, fake_linear() as linear:
+            bases = {mode: await baseline(mode, plan, await fresh_database(server_url)) for mode in ("b0", "b1", "b2")}
+            dsn = await fresh_database(server_url)
+            svc = await service(plan, dsn, slack.url, linear.url)
+            failures = await check(dsn, svc["sent"])
+    rows = table(svc, bases, plan)
+    print(show(rows))
+    print(f"answers: {svc['sent'].answers}")
+    report = {
+        "quick": quick,
+        "rows": rows,
+        "answers": svc["sent"].answers,
+        "checks": failures or "all passed",
+        "runs": {
+            name: {k: {**asdict(v), "latencies_ms": None, "p50": v.p(50), "p99": v.p(99)} for k, v in res.items()}
+            for name, res in [("service", svc["results"]), *bases.items()]
+        },
+    }
+    target = out or ROOT / "bench" / "results" / f"run-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(report, indent=2, default=str))
+    print(f"report: {target}")
+    for failure in failures:
+        print(f"CHECK FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small and fast, for correctness (CI)")
+    parser.add_argument("--out", type=Path, help="where to write the JSON report")
+    args = parser.parse_args(argv)
+    return asyncio.run(main_async(args.quick, args.out))
