@@ -69,7 +69,12 @@ async def transition(request: web.Request, person: Person) -> web.StreamResponse
         if move in (Transition.ACKNOWLEDGE, Transition.MITIGATE):
             await fix_timeline.acknowledge(conn, await fix_timeline.for_incident(conn, incident_id), now)
         await audit(
-            conn, person, f"incident.{move.value}", {"incident": str(incident_id)}, {"status": updated.status}, True,
+            conn,
+            person,
+            f"incident.{move.value}",
+            {"incident": str(incident_id)},
+            {"status": updated.status},
+            True,
             incident_id=incident_id,
         )
     return see_other(f"{PREFIX}/incidents/{incident_id}?done={move.value}")

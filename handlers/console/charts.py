@@ -11,6 +11,7 @@ from html import escape
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
 SERIES = 8
+END = '<text class="tick" x="{x}" y="{y}" text-anchor="end">{label}</text>'
 
 
 def _fmt(value: float) -> str:
@@ -52,13 +53,13 @@ def lines(title: str, xs: Sequence[str], series: Mapping[str, Sequence[float | N
             body.append(f'<polyline class="line s{i % SERIES}" points="{" ".join(points)}"/>')
     if xs:
         body.append(f'<text class="tick" x="{LEFT}" y="{HEIGHT - 8}">{escape(xs[0])}</text>')
-        body.append(f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{escape(xs[-1])}</text>')
+        body.append(
+            f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{escape(xs[-1])}</text>'
+        )
     return _frame(title, body, top, list(series))
 
 
-def stacked(
-    title: str, xs: Sequence[str], series: Mapping[str, Sequence[float]], budgets: Mapping[str, float]
-) -> str:
+def stacked(title: str, xs: Sequence[str], series: Mapping[str, Sequence[float]], budgets: Mapping[str, float]) -> str:
     """Bars per label stacked by series, and a dashed line per series' budget."""
     totals = [sum(vs[j] for vs in series.values()) for j in range(len(xs))]
     top = max([*totals, *budgets.values()], default=0.0) or 1.0
@@ -86,5 +87,7 @@ def stacked(
             )
     if xs:
         body.append(f'<text class="tick" x="{LEFT}" y="{HEIGHT - 8}">{escape(xs[0])}</text>')
-        body.append(f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{escape(xs[-1])}</text>')
+        body.append(
+            f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{escape(xs[-1])}</text>'
+        )
     return _frame(title, body, top, list(series))

@@ -91,7 +91,8 @@ async def demo(config: Config, args: argparse.Namespace, _wiring: Wiring) -> int
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             for path, body, headers in deliveries(config):
                 async with http.post(url + path, data=body, headers=headers) as response:
-                    print(f"{response.status}\tPOST {path}\t{headers.get('Sentry-Hook-Resource') or headers.get('X-GitHub-Event') or 'Issue'}")
+                    kind = headers.get("Sentry-Hook-Resource") or headers.get("X-GitHub-Event") or "Issue"
+                    print(f"{response.status}\tPOST {path}\t{kind}")
     except aiohttp.ClientError as exc:
         print(f"the service does not answer at {url} ({type(exc).__name__}): start it with `python app.py` first")
         return 1

@@ -63,7 +63,9 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 async def to_slack(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     if not (config.slack_client_id and config.slack_client_secret and config.slack_bot_token):
-        return refuse(request, 503, "Sign in with Slack needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_BOT_TOKEN.")
+        return refuse(
+            request, 503, "Sign in with Slack needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_BOT_TOKEN."
+        )
     state = secrets.token_urlsafe(24)
     query = urlencode(
         {

@@ -116,12 +116,22 @@ async def incident_detail(request: web.Request, person: Person) -> web.StreamRes
         fixes = await queries.rows(conn, queries.FIXES, str(incident_id), incident.sentry_issue_id)
     row = incident.row
     created = row["created_at"]
-    timeline = [("detected", created, _duration(row["time_to_detect_ms"]) and f"detected after {_duration(row['time_to_detect_ms'])}")]
+    timeline = [
+        (
+            "detected",
+            created,
+            _duration(row["time_to_detect_ms"]) and f"detected after {_duration(row['time_to_detect_ms'])}",
+        )
+    ]
     if row["time_to_mitigate_ms"] is not None:
         timeline.append(("mitigating", None, f"{_duration(row['time_to_mitigate_ms'])} after detection"))
     if row["resolved_at"] is not None:
         timeline.append(("resolved", row["resolved_at"], f"{_duration(row['time_to_resolve_ms'])} after detection"))
-    moves = [t.value for t in (Transition.ACKNOWLEDGE, Transition.MITIGATE, Transition.RESOLVE) if next_status(incident.status, t)]
+    moves = [
+        t.value
+        for t in (Transition.ACKNOWLEDGE, Transition.MITIGATE, Transition.RESOLVE)
+        if next_status(incident.status, t)
+    ]
     details = row.get("error_details") or {}
     context = {
         "title": f"Incident #{incident.incident_number}",
@@ -251,5 +261,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/agents", signed_in(agents))
     app.router.add_get(f"{PREFIX}/deliveries", signed_in(deliveries))
     app.router.add_get(f"{PREFIX}/settings", signed_in(settings_get))
-
-

@@ -123,9 +123,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def console(
-    app_factory: Callable[..., Any], pool: asyncpg.Pool, browser: Browser
-) -> AsyncIterator[Console]:
+async def console(app_factory: Callable[..., Any], pool: asyncpg.Pool, browser: Browser) -> AsyncIterator[Console]:
     async with fake_slack() as slack:
         client = await app_factory(
             sentry_client_secret=SENTRY_SECRET,

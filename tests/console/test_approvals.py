@@ -57,11 +57,13 @@ async def test_a_slack_click_and_a_console_click_racing_give_one_decision(consol
             return row, told
 
         # Both sides are done: the console answered; the Slack listener either won or told its clicker.
-        row, _ = await eventually(settled, lambda s: s[0]["resolved_by"] == "U0SLACK" or s[1] > told_before)
+        before = told_before
+        row, _ = await eventually(settled, lambda s, b=before: s[0]["resolved_by"] == "U0SLACK" or s[1] > b)
         assert (row["status"], row["resolved_by"]) in {("approved", "U0SLACK"), ("rejected", "U0CONSOLE")}
         assert len(await console.pool.fetch(EVENTS, approval.id)) == 1
         decided = await console.pool.fetchval(
-            "SELECT count(*) FROM agent_actions WHERE action_type LIKE 'approval.%' AND input_context->>'approval_id' = $1",
+            "SELECT count(*) FROM agent_actions"
+            " WHERE action_type LIKE 'approval.%' AND input_context->>'approval_id' = $1",
             str(approval.id),
         )
         assert decided == 1

@@ -56,7 +56,9 @@ async def test_retry_now_makes_a_dead_outbox_row_due(console: Console) -> None:
     await page.goto(f"{console.base}/console/deliveries")
     await page.locator(f"#outbox-{row_id}").get_by_role("button", name="Retry now").click()
     await page.wait_for_url(f"{console.base}/console/deliveries?done=retried")
-    row = await console.pool.fetchrow("SELECT status, attempts, next_attempt_at <= now() AS due FROM outbox WHERE id = $1", row_id)
+    row = await console.pool.fetchrow(
+        "SELECT status, attempts, next_attempt_at <= now() AS due FROM outbox WHERE id = $1", row_id
+    )
     assert (row["status"], row["attempts"], row["due"]) == ("pending", 0, True)
 
 
@@ -69,8 +71,9 @@ async def test_every_page_renders_under_the_strict_csp(console: Console) -> None
     await console.pool.execute(
         """INSERT INTO agent_metrics (bucket_start, bucket_end, agent_name, actions_total, actions_successful,
                                       actions_failed, p95_execution_time_ms, mttr_ms)
-           SELECT h, h + interval '1 hour', a, 10 + (extract(hour FROM h))::int % 7 + CASE a WHEN 'deploy-agent' THEN 6 ELSE 0 END,
-                  9, 1, 800 + 10 * i + CASE a WHEN 'deploy-agent' THEN 300 ELSE 0 END, 600000
+           SELECT h, h + interval '1 hour', a,
+                  10 + (extract(hour FROM h))::int % 7 + CASE a WHEN 'deploy-agent' THEN 6 ELSE 0 END, 9, 1,
+                  800 + 10 * i + CASE a WHEN 'deploy-agent' THEN 300 ELSE 0 END, 600000
            FROM generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()),
                                 interval '1 hour') WITH ORDINALITY AS g(h, i),
                 unnest(ARRAY['triage-agent', 'deploy-agent']) AS a"""
@@ -99,3 +102,23 @@ async def test_every_page_renders_under_the_strict_csp(console: Console) -> None
 
 def _csp(message: ConsoleMessage) -> bool:
     return "Content Security Policy" in message.text or "Refused to" in message.text
+
+
+async def test_incident_pages_walk_every_row_once_with_filters(console: Console) -> None:
+    await console.pool.execute(
+        """INSERT INTO infrastructure_incidents (severity, incident_type, source, title, affected_services, created_at)
+           SELECT CASE WHEN n % 2 = 0 THEN 'high' ELSE 'low' END, 'error', 'sentry', 'incident ' || n,
+                  ARRAY['checkout'], now() - (n / 10) * interval '1 minute'
+           FROM generate_series(1, 230) AS n"""
+    )
+    page = await console.signed_in()
+    await page.goto(f"{console.base}/console/incidents?severity=high&service=checkout")
+    seen: list[str] = []
+    while True:
+        seen += await page.locator("#live tbody td:first-child").all_inner_texts()
+        older = page.get_by_role("link", name="Older incidents")
+        if await older.count() == 0:
+            break
+        await older.click()
+        await page.wait_for_load_state()
+    assert len(seen) == len(set(seen)) == 115
