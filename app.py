@@ -6,6 +6,8 @@ python app.py deliveries list webhook deliveries whose processing failed
 python app.py replay <id|--failed>  reprocess stored webhook deliveries
 python app.py rollup --from T --to T  backfill hourly agent_metrics
 python app.py analytics [--backfill]  compute automation_analytics (past periods from GitHub)
+python app.py console-link  print a one-time sign-in link to the console (10 minutes)
+python app.py demo       play recorded webhooks through the signed endpoints, then an approval and a coding request
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from db.listen import Hub, running
 from domain import approvals, coding_requests, incidents, ledger, metrics
 from domain.approvals import store as approval_store
 from domain.bus import events as bus
-from handlers import commands, errors, health, slack, webhooks
+from handlers import commands, console, errors, health, slack, webhooks
 from handlers.api import actions, analytics, auth, costs, events, openapi
 from handlers.api import approvals as approvals_api
 from handlers.api import coding_requests as coding_requests_api
@@ -56,6 +58,7 @@ EDGES = (
     metrics_api,
     analytics,
     openapi,
+    console,
 )
 LISTEN_CHANNELS = (bus.CHANNEL, outbox.CHANNEL, approval_store.NOTIFY_CHANNEL)
 MAX_BODY = 1024 * 1024

@@ -35,6 +35,10 @@ class Config:
     linear_api_url: str = "https://api.linear.app/graphql"
     linear_team_key: str | None = None
     jwt_secret: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    public_url: str | None = None
+    slack_oidc_authorize_url: str = "https://slack.com/openid/connect/authorize"
     # Not from the environment: tests and one-shot commands turn the background jobs off.
     run_jobs: bool = True
 
@@ -67,7 +71,14 @@ class Config:
         url = values.get("database_url")
         if url is not None and urlsplit(str(url)).scheme not in ("postgres", "postgresql"):
             problems.append("DATABASE_URL must be a postgresql:// URL (unset it to use the embedded server)")
-        for name in ("slack_api_url", "github_api_url", "linear_api_url", "sentry_dsn"):
+        for name in (
+            "slack_api_url",
+            "github_api_url",
+            "linear_api_url",
+            "sentry_dsn",
+            "public_url",
+            "slack_oidc_authorize_url",
+        ):
             value = values.get(name)
             if value is not None and urlsplit(str(value)).scheme not in ("http", "https"):
                 problems.append(f"{name.upper()} must be an http(s) URL, got {value!r}")

@@ -4,6 +4,8 @@ deliveries                 list webhook deliveries whose processing failed
 replay <id|--failed>       reprocess stored webhook deliveries now
 rollup --from T --to T     backfill hourly agent_metrics (progress bar on stderr)
 analytics [--backfill]     compute automation_analytics (past periods from the GitHub API)
+console-link [--user U…]   print a one-time sign-in link to the console (handlers/console/demo.py)
+demo [--url URL]           play recorded webhooks through the running service, then file two requests
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from config import Config
 from db import connect
 from domain.metrics import analytics as automation
 from domain.metrics import rollup as metrics
+from handlers.console import demo
 from jobs import inbox
 from jobs.wiring import Wiring
 
@@ -48,6 +51,7 @@ def add_parsers(sub: Any) -> None:
     stats = sub.add_parser("analytics", help="compute automation_analytics (--backfill: past periods from GitHub)")
     stats.add_argument("--backfill", action="store_true", help="fill past periods from the GitHub API (PyGithub)")
     stats.add_argument("--periods", type=int, default=12, help="how many past periods to backfill (default 12)")
+    demo.add_parsers(sub)
 
 
 async def deliveries(config: Config, _args: argparse.Namespace, _wiring: Wiring) -> int:
@@ -111,4 +115,6 @@ COMMANDS: dict[str, Command] = {
     "replay": replay,
     "rollup": rollup,
     "analytics": analytics,
+    "console-link": demo.console_link,
+    "demo": demo.demo,
 }

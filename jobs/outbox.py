@@ -59,6 +59,13 @@ SET next_attempt_at = now() + make_interval(secs => $2), locked_until = NULL, la
 WHERE id = $1
 RETURNING status
 """
+# A person's "Retry now" (the console): a waiting row is due at once; a dead one gets a fresh set of attempts.
+RETRY_NOW = """
+UPDATE outbox SET next_attempt_at = now(), locked_until = NULL, status = 'pending',
+    attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END
+WHERE id = $1 AND status IN ('pending', 'dead') AND (locked_until IS NULL OR locked_until < now())
+RETURNING id
+"""
 
 
 class RetryLater(Exception):
@@ -93,6 +100,11 @@ async def enqueue(
     """Queue an outbound call in the caller's transaction. None when ``dedupe_key`` was queued before."""
     row_id: int | None = await conn.fetchval(ENQUEUE, kind, payload, dedupe_key, float(delay_s))
     return row_id
+
+
+async def retry_now(conn: asyncpg.Connection, row_id: int) -> bool:
+    """Make a pending or dead row due now (not one a worker holds); False when there is no such row."""
+    return await conn.fetchval(RETRY_NOW, row_id) is not None
 
 
 def backoff_s(attempts: int) -> float:

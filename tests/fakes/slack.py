@@ -4,12 +4,15 @@ It records every call, answers like Slack (the documented success bodies in
 ``tests/fixtures/slack/api_responses`` with the request's channel and a fresh ``ts``), and can be told
 to answer 429 with ``Retry-After`` or to be slow. It also plays Slack's Socket Mode server:
 ``apps.connections.open`` (app-level token only) hands out ``ws://.../link``, where the fake says
-``hello``, lets a test ``push`` envelopes and collects the client's acks.
+``hello``, lets a test ``push`` envelopes and collects the client's acks. For Sign in with Slack it serves
+the authorize page (``authorize_url``: signs in ``oidc_user`` and redirects back with a code),
+``openid.connect.token`` (client id and secret as HTTP Basic auth) and ``openid.connect.userInfo``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import hashlib
 import hmac
@@ -21,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
@@ -67,6 +70,13 @@ class FakeSlack:
     socket_url: str = ""
     links: list[Link] = field(default_factory=list)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    authorize_url: str = ""
+    oidc_client: tuple[str, str] = ("1111.2222", "oidc-client-secret-for-tests")
+    oidc_user: dict[str, Any] = field(
+        default_factory=lambda: {"sub": "U0SIGNIN", "name": "Ada Lovelace", "https://slack.com/team_id": "T0"}
+    )
+    _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _access: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer 429 with ``Retry-After: retry_after``."""
@@ -129,6 +139,29 @@ class FakeSlack:
             link.closed = True
             self.changed.notify_all()
         return ws
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        """Slack's authorize page, already consented: back to ``redirect_uri`` with a code for ``oidc_user``."""
+        query = request.query
+        if query.get("client_id") != self.oidc_client[0] or "openid" not in query.get("scope", ""):
+            return web.Response(status=400, text="invalid_client_id or scope")
+        code = f"code-{next(self._ts)}"
+        user = {**self.oidc_user, "https://slack.com/user_id": self.oidc_user["sub"]}
+        self._codes[code] = {"user": user, "redirect_uri": query.get("redirect_uri")}
+        back = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+        return web.Response(status=302, headers={"Location": back})
+
+    def oidc_token(self, request: web.Request, args: dict[str, Any]) -> dict[str, Any]:
+        auth = request.headers.get("Authorization", "")
+        sent = base64.b64decode(auth.removeprefix("Basic ")).decode() if auth.startswith("Basic ") else ""
+        if sent != ":".join(self.oidc_client):
+            return {"ok": False, "error": "invalid_client"}
+        grant = self._codes.pop(str(args.get("code")), None)
+        if grant is None or grant["redirect_uri"] != args.get("redirect_uri"):
+            return {"ok": False, "error": "invalid_code"}
+        token = f"xoxp-oidc-{next(self._ts)}"
+        self._access[token] = grant["user"]
+        return {"ok": True, "access_token": token, "token_type": "Bearer", "id_token": "unused-in-tests"}
 
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel") or "C0FAKE"
@@ -213,8 +246,13 @@ class FakeSlack:
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
             )
+        if method == "openid.connect.token":
+            return web.json_response(self.oidc_token(request, args))
         if not token:
             return web.json_response({"ok": False, "error": "not_authed"})
+        if method == "openid.connect.userInfo":
+            user = self._access.get(token)
+            return web.json_response({"ok": True, **user} if user else {"ok": False, "error": "invalid_auth"})
         if self._errors[method]:
             return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
         if method == "apps.connections.open" and not token.startswith("xapp-"):
@@ -229,10 +267,12 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     app = web.Application()
     app.router.add_route("*", "/api/{method}", fake.handle)
     app.router.add_get("/link", fake.link)
+    app.router.add_get("/openid/connect/authorize", fake.authorize)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     fake.url = str(server.make_url("/api/"))
     fake.socket_url = str(server.make_url("/link")).replace("http://", "ws://", 1)
+    fake.authorize_url = str(server.make_url("/openid/connect/authorize"))
     try:
         yield fake
     finally:
