@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,6 @@ import asyncpg
 import logs
 from db.errors import UNAVAILABLE
 from db.transactions import run_in_transaction
-from integrations.webhooks.verify import storable
 from jobs import scheduler
 from jobs.routing import Router, WebhookEvent
 
@@ -77,7 +77,8 @@ FAILED_IDS = "SELECT id FROM webhook_deliveries WHERE status IN ('failed', 'dead
 PRUNE = """
 WITH kept AS (
     SELECT make_interval(days => coalesce((
-        SELECT (config_value->>'days')::int FROM agent_swarm_config WHERE config_key = 'webhooks.retention'), 30)) AS span
+        SELECT (config_value->>'days')::int FROM agent_swarm_config WHERE config_key = 'webhooks.retention'
+    ), 30)) AS span
 ), gone AS (
     DELETE FROM webhook_deliveries
     WHERE id IN (SELECT id FROM webhook_deliveries, kept
@@ -89,6 +90,8 @@ SELECT count(*) FROM gone
 """
 PING = "SELECT 1"
 
+# What PostgreSQL text and jsonb refuse although JSON allows it: \u0000 and lone UTF-16 surrogates.
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 FRESH = ["received"]
 RETRYABLE = ["received", "failed"]
 REPLAYABLE = ["received", "failed", "dead", "ignored"]
@@ -138,6 +141,22 @@ async def store(
     """The new row's id, or None when (source, delivery_id) was stored before: a duplicate."""
     row_id: int | None = await pool.fetchval(STORE, source, delivery_id, event_type, action, headers, body)
     return row_id
+
+
+def _escape(text: str) -> str:
+    return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string (keys too) free of what PostgreSQL text and jsonb refuse: NUL and lone
+    surrogates become their visible JSON escape (``\\u0000``). Everything else is returned as it is. Pure."""
+    if isinstance(value, str):
+        return _escape(value) if UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 def _event(row: asyncpg.Record) -> WebhookEvent:

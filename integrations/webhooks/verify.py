@@ -20,8 +20,6 @@ LINEAR_WINDOW_MS = 60_000
 # so it bounds honest retries only; a replayed body is recognised by its sha256 (jobs/inbox.py).
 SENTRY_WINDOW_S = 60
 SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)
-# A JSON escape PostgreSQL cannot store: \u0000 and lone UTF-16 surrogates.
-UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -100,22 +98,6 @@ def sentry_fresh(header: str | None, now_ms: int) -> bool:
     return abs(now_ms / 1000 - float(value)) <= SENTRY_WINDOW_S
 
 
-def _escape(text: str) -> str:
-    return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def storable(value: Any) -> Any:
-    """``value`` with every string (keys too) free of what PostgreSQL text and jsonb refuse: NUL and lone
-    surrogates become their visible JSON escape (``\\u0000``). Everything else is returned as it is. Pure."""
-    if isinstance(value, str):
-        return _escape(value) if UNSTORABLE.search(value) else value
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    return value
-
-
 def delivery_id(given: str | None, body: bytes) -> str:
     """The sender's delivery id, or a SHA-256 of the body where it sends none."""
     given = (given or "").strip()
@@ -123,7 +105,8 @@ def delivery_id(given: str | None, body: bytes) -> str:
 
 
 def verify(source: Source, headers: Mapping[str, str], body: bytes, secret: str, *, now_ms: int) -> Verified:
-    """Signature -> Linear freshness -> JSON -> Sentry freshness, in that order. Raises Rejected (401/400); size is checked before."""
+    """Signature -> Linear freshness -> JSON -> Sentry freshness, in that order. Raises Rejected (401/400);
+    size is checked before."""
     spec = SPECS[source]
     if not signature_ok(headers.get(spec.signature_header), body, secret, spec.signature_prefix):
         raise Rejected(401, "invalid or missing signature", f"webhook.{source}.invalid_signature")
@@ -148,5 +131,5 @@ def verify(source: Source, headers: Mapping[str, str], body: bytes, secret: str,
         delivery_id=delivery_id(headers.get(spec.delivery_header), body),
         event_type=event_type,
         action=action if isinstance(action, str) else None,
-        payload=storable(payload),
+        payload=payload,
     )

@@ -116,7 +116,9 @@ async def test_a_non_unique_index_over_duplicate_rows_is_refused_at_migration(fr
     """
     conn = await seed_with_non_unique_indexes(fresh_url, tmp_path, duplicates)
     try:
-        with pytest.raises(asyncpg.RaiseError, match="idx_automation_analytics_unique_period .* must be unique") as err:
+        with pytest.raises(
+            asyncpg.RaiseError, match=r"idx_automation_analytics_unique_period .* must be unique"
+        ) as err:
             await migrate.migrate(conn)
         assert "remove the duplicate rows" in (err.value.hint or "")
     finally:

@@ -154,7 +154,11 @@ async def test_two_identical_deliveries_racing_have_one_effect(world: World) -> 
 async def test_same_issue_under_two_delivery_ids_at_once_opens_one_incident(world: World) -> None:
     doc = json.loads(fixture_bytes("sentry", "issue.created"))
     # Three serialisations of one issue: different bytes, so none is a replay of another.
-    bodies = [json.dumps(doc).encode(), json.dumps(doc, separators=(",", ":")).encode(), json.dumps(doc, indent=1).encode()]
+    bodies = [
+        json.dumps(doc).encode(),
+        json.dumps(doc, separators=(",", ":")).encode(),
+        json.dumps(doc, indent=1).encode(),
+    ]
     answers = await asyncio.gather(*(world.send.sentry(body, "issue") for body in bodies))
     assert [a.status for a in answers] == [200] * 3
     assert await world.pool.fetchval("SELECT count(*) FROM webhook_deliveries") == 3
