@@ -33,9 +33,12 @@ UPDATE = f"""
 UPDATE agent_swarm_config SET config_value = coalesce($2, 'null'::jsonb), updated_by = $3
 WHERE config_key = $1 RETURNING {COLUMNS}
 """
+# Two writers of one new key: the second waits for the first to commit, inserts nothing, and updates.
 INSERT = f"""
 INSERT INTO agent_swarm_config (config_key, config_value, description, value_schema, updated_by)
-VALUES ($1, coalesce($2, 'null'::jsonb), $3, $4, $5) RETURNING {COLUMNS}
+VALUES ($1, coalesce($2, 'null'::jsonb), $3, $4, $5)
+ON CONFLICT (config_key) DO NOTHING
+RETURNING {COLUMNS}
 """
 
 
@@ -79,8 +82,7 @@ async def put(
     """Set ``key`` (validated against its stored schema), or create it with ``description``/``value_schema``."""
     existing = await conn.fetchrow(LOCK, key)
     if existing is not None:
-        validate(value, existing["value_schema"])
-        return Written(dict(await conn.fetchrow(UPDATE, key, value, updated_by)), created=False)
+        return await _update(conn, key, value, existing["value_schema"], updated_by)
     if value_schema is not None:
         try:
             jsonschema.Draft202012Validator.check_schema(value_schema)
@@ -94,4 +96,12 @@ async def put(
     else:
         validate(value, value_schema)
     row = await conn.fetchrow(INSERT, key, value, description, value_schema, updated_by)
+    if row is None:  # created meanwhile by a concurrent writer: now it is an update, under that row's schema
+        existing = await conn.fetchrow(LOCK, key)
+        return await _update(conn, key, value, existing["value_schema"], updated_by)
     return Written(dict(row), created=True)
+
+
+async def _update(conn: asyncpg.Connection, key: str, value: Any, schema: Any, updated_by: str | None) -> Written:
+    validate(value, schema)
+    return Written(dict(await conn.fetchrow(UPDATE, key, value, updated_by)), created=False)

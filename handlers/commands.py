@@ -1,6 +1,6 @@
 """The CLI commands of ``python app.py``: every one but ``serve`` and ``migrate`` (those are in app.py).
 
-deliveries                 list webhook deliveries whose processing failed
+deliveries                 list webhook deliveries whose processing failed (retried) or is dead (not retried)
 replay <id|--failed>       reprocess stored webhook deliveries now
 rollup --from T --to T     backfill hourly agent_metrics (progress bar on stderr)
 analytics [--backfill]     compute automation_analytics (past periods from the GitHub API)
@@ -39,10 +39,10 @@ def instant(text: str) -> datetime:
 
 
 def add_parsers(sub: Any) -> None:
-    sub.add_parser("deliveries", help="list webhook deliveries whose processing failed")
+    sub.add_parser("deliveries", help="list webhook deliveries whose processing failed or is dead")
     replay_parser = sub.add_parser("replay", help="reprocess a stored webhook delivery, or every failed one")
     replay_parser.add_argument("id", nargs="?", type=int, help="the delivery's id (first column of `deliveries`)")
-    replay_parser.add_argument("--failed", action="store_true", help="replay every failed delivery")
+    replay_parser.add_argument("--failed", action="store_true", help="replay every failed and dead delivery")
     rollup_parser = sub.add_parser("rollup", help="backfill hourly agent_metrics for [--from, --to)")
     rollup_parser.add_argument(
         "--from", dest="start", type=instant, required=True, help="ISO 8601 start (UTC when no zone)"
@@ -61,11 +61,12 @@ async def deliveries(config: Config, _args: argparse.Namespace, _wiring: Wiring)
         error = (d.last_error or "").replace("\n", " ")[:160]
         action = f"/{d.action}" if d.action else ""
         print(
-            f"{d.id}\t{d.source}\t{d.event_type}{action}\t{d.delivery_id}\tattempts={d.attempts}\t"
+            f"{d.id}\t{d.status}\t{d.source}\t{d.event_type}{action}\t{d.delivery_id}\tattempts={d.attempts}\t"
             f"received={d.received_at.isoformat()}\tnext={d.next_attempt_at.isoformat() if d.next_attempt_at else '-'}"
             f"\t{error}"
         )
-    print(f"{len(failed)} failed deliver{'y' if len(failed) == 1 else 'ies'}")
+    dead = sum(1 for d in failed if d.status == "dead")
+    print(f"{len(failed)} failed deliver{'y' if len(failed) == 1 else 'ies'} ({dead} dead: replay them by hand)")
     return 0
 
 

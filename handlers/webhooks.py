@@ -1,9 +1,10 @@
 """POST /webhooks/{sentry|github|linear}: verify, store once, process, answer.
 
 Order of checks: secret configured (503) -> body <= 1 MiB (413) -> HMAC-SHA256 over the raw bytes
-(401, nothing stored) -> Linear's webhookTimestamp within 60 s (401) -> JSON (400) -> stored once in
-webhook_deliveries (a repeated delivery id: 200 duplicate) -> callbacks of the router in one
-transaction (200), or stored and not acted on (202).
+(401, nothing stored) -> Linear's webhookTimestamp / Sentry-Hook-Timestamp within 60 s (401) -> JSON
+(400) -> stored once in webhook_deliveries (a repeated delivery id, or the same body again under a new
+one: 200 duplicate) -> callbacks of the router in one transaction (200), or stored and not acted on
+(202; also when processing failed or the database went away after the store: the inbox retries it).
 """
 
 from __future__ import annotations
@@ -61,12 +62,19 @@ async def receive(request: web.Request) -> web.Response:
         logs.event(f"webhook.{source}.duplicate", delivery=verified.delivery_id)
         return web.json_response({"ok": True, "duplicate": True, "delivery": verified.delivery_id})
 
-    outcome = await inbox.process(pool, request.app[WIRING].router, row_id)
-    logs.event(f"webhook.{source}.{outcome}", delivery=verified.delivery_id, event=verified.event_type)
+    try:
+        outcome = await inbox.process(pool, request.app[WIRING].router, row_id)
+    except UNAVAILABLE as exc:
+        logs.event(f"webhook.{source}.deferred", logging.WARNING, delivery=verified.delivery_id, error=str(exc))
+        return web.json_response({"ok": True, "delivery": verified.delivery_id, "queued": True}, status=202)
+    logs.event(f"webhook.{source}.{outcome}", delivery=verified.delivery_id, event_type=verified.event_type)
     if outcome == "processed":
         return web.json_response({"ok": True, "delivery": verified.delivery_id})
     if outcome == "ignored":
         return web.json_response({"ok": True, "delivery": verified.delivery_id, "ignored": True}, status=202)
+    if outcome == "dead":
+        # Stored, and kept for `python app.py deliveries` / `replay`: resending the same body cannot help.
+        return web.json_response({"ok": True, "delivery": verified.delivery_id, "dead": True}, status=202)
     # Stored but failed: the retry job takes it from here; the sender need not resend.
     return web.json_response({"ok": True, "delivery": verified.delivery_id, "retrying": True}, status=202)
 

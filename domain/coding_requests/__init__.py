@@ -6,7 +6,8 @@ from jobs.wiring import Wiring
 
 
 def setup(wiring: Wiring) -> None:
-    from domain.coding_requests import callbacks, outbound  # here, so that importing a pure module stays pure
+    from domain.coding_requests import callbacks, enrich, outbound  # here, so importing a pure module stays pure
 
     callbacks.register(wiring.router)
     wiring.outbox_handlers(outbound.OUTBOX)
+    wiring.outbox_handlers(enrich.OUTBOX)

@@ -86,7 +86,7 @@ def period_start(at: datetime, period_days: int) -> datetime:
 
 COUNT = """
 WITH d AS (
-    SELECT source, event_type, action, convert_from(body, 'UTF8')::jsonb AS j
+    SELECT source, event_type, action, webhook_body_jsonb(body) AS j
     FROM webhook_deliveries
     WHERE received_at >= $1 AND received_at < $2 AND source IN ('github', 'linear')
 ),

@@ -12,23 +12,31 @@ Definitions (all from ``agent_actions`` and ``infrastructure_incidents``):
   - escalated: some action on it needed an approval, or a human resolved it (``resolved_by`` is not an
     agent that acted on it).
   - mttr_ms: the mean time to resolve of its resolved incidents: ``time_to_resolve_ms`` when set, else
-    ``resolved_at - created_at``, rounded to whole milliseconds.
+    ``resolved_at - created_at``, rounded to whole milliseconds, and kept within [0, 2^31 - 1] (the column
+    is an integer: 24.8 days at most).
 Rerunning an hour gives the same row (upsert on (bucket_start, agent_name)); a (bucket, agent) pair that
 no longer has actions is deleted in the same statement. Which hours to roll: triggers mark an hour dirty
 (``agent_metrics_dirty``) when an action is inserted, changed or deleted in it, or when an incident
-whose first action lies in it is resolved; the job rolls the dirty hours (a late action re-rolls its hour).
+whose first action lies in it is resolved; the job rolls the dirty hours (a late action re-rolls its hour),
+each in its own transaction: an hour that fails stays dirty with its error, is logged, and is tried again
+after the others, which roll.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
 
+import logs
 from db import locks
+from db.errors import UNAVAILABLE
+from db.transactions import run_in_transaction
 from jobs import scheduler
 
 HOUR = timedelta(hours=1)
@@ -75,7 +83,7 @@ incident_stats AS (
            count(*) AS detected,
            count(*) FILTER (WHERE resolved AND by_agent AND NOT approval) AS auto_resolved,
            count(*) FILTER (WHERE approval OR (resolved AND NOT by_agent)) AS escalated,
-           round(avg(ttr_ms) FILTER (WHERE resolved)) AS mttr
+           least(greatest(round(avg(ttr_ms) FILTER (WHERE resolved)), 0), 2147483647) AS mttr
     FROM incidents
     GROUP BY bucket, agent_name
 ),
@@ -114,7 +122,10 @@ removed AS (
 )
 SELECT (SELECT count(*) FROM upserted) AS upserted, (SELECT count(*) FROM removed) AS removed
 """
-CLAIM_DIRTY = "DELETE FROM agent_metrics_dirty RETURNING bucket_start"
+DIRTY = "SELECT bucket_start FROM agent_metrics_dirty ORDER BY failed_at NULLS FIRST, bucket_start LIMIT $1"
+CLAIM_HOUR = "DELETE FROM agent_metrics_dirty WHERE bucket_start = $1 RETURNING bucket_start"
+HOUR_FAILED = "UPDATE agent_metrics_dirty SET failed_at = now(), last_error = $2 WHERE bucket_start = $1"
+DIRTY_BATCH = 500
 LIST = """
 SELECT bucket_start, bucket_end, agent_name, actions_total, actions_successful, actions_failed,
        avg_execution_time_ms, p50_execution_time_ms, p95_execution_time_ms, p99_execution_time_ms,
@@ -151,15 +162,29 @@ async def rollup(conn: asyncpg.Connection, start: datetime, end: datetime) -> Ro
     return Rolled(upserted=row["upserted"], removed=row["removed"])
 
 
-async def roll_dirty(pool: asyncpg.Pool) -> int:
-    """The job: roll every hour marked dirty. The claim waits for writers still holding a mark, so their
-    actions are visible to the rollup that follows in the same transaction. Returns hours rolled."""
-    async with pool.acquire() as conn, conn.transaction():
-        await locks.xact_lock(conn, locks.METRICS_ROLLUP)
-        marked = sorted(r["bucket_start"] for r in await conn.fetch(CLAIM_DIRTY))
-        for hour in marked:
-            await conn.fetchrow(ROLLUP, hour, hour + HOUR)
-    return len(marked)
+async def _roll_hour(conn: asyncpg.Connection, hour: datetime) -> bool:
+    await locks.xact_lock(conn, locks.METRICS_ROLLUP)
+    if await conn.fetchval(CLAIM_HOUR, hour) is None:
+        return False  # rolled meanwhile by another replica
+    await conn.fetchrow(ROLLUP, hour, hour + HOUR)
+    return True
+
+
+async def roll_dirty(pool: asyncpg.Pool, limit: int = DIRTY_BATCH) -> int:
+    """The job: roll the hours marked dirty, each in its own transaction. The claim waits for writers still
+    holding a mark, so their actions are visible to the rollup that follows in the same transaction. An
+    hour that fails is left dirty with its error; the others roll. Returns hours rolled."""
+    rolled = 0
+    for record in await pool.fetch(DIRTY, limit):
+        hour = record["bucket_start"]
+        try:
+            rolled += await run_in_transaction(pool, partial(_roll_hour, hour=hour), name="metrics.rollup")
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            logs.event("metrics.rollup_failed", logging.ERROR, hour=hour.isoformat(), error=repr(exc)[:500])
+            await pool.execute(HOUR_FAILED, hour, f"{type(exc).__name__}: {exc}"[:2000])
+    return rolled
 
 
 async def backfill(

@@ -18,6 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
+from db.transactions import run_in_transaction
 from domain import settings
 from domain.approvals import store as approvals
 from domain.approvals.blocks import REASON_BLOCK, ActionId, CallbackId, reason_from, reject_modal
@@ -86,7 +87,8 @@ async def decide_click(
         logs.event("slack.approvals.refused", reason=verdict.reason, **fields)
         await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
         return False
-    async with pool.acquire() as conn, conn.transaction():
+
+    async def record(conn: asyncpg.Connection) -> approvals.Outcome:
         outcome = await approvals.decide(conn, approval_id, decision, by=user, reason=reason)
         if not outcome.won and outcome.approval is not None:
             late = outcome.approval
@@ -98,6 +100,10 @@ async def decide_click(
                 now=datetime.now(UTC),
             )
             await outbox.enqueue(conn, "slack.approval.ephemeral", {"channel": channel, "user": user, "text": text})
+        return outcome
+
+    # Slack was acked already: a deadlock with an agent's transaction must not lose the decision.
+    outcome = await run_in_transaction(pool, record, name="approvals.decide")
     logs.event("slack.approvals.decided" if outcome.won else "slack.approvals.lost_race", **fields)
     return outcome.won
 

@@ -1,7 +1,9 @@
 """Filing coding requests from Slack: ``/coding-request``, the "Send to coding agent" message shortcut, the modal.
 
-Each listener acks first; the only call before that answer returns is ``views.open`` with the trigger id
-(it expires in 3 s). ``users.info`` and ``chat.getPermalink`` run after the modal submission was acked.
+Each listener acks at once; the only call before that answer returns is ``views.open`` with the trigger id
+(it expires in 3 s). A modal submission is stored first (one short transaction) and then acked, so an
+acknowledged filing is never lost; the requester's name and the message's permalink are filled in
+afterwards through the outbox (domain/coding_requests/enrich.py), so a Slack outage cannot break a filing.
 """
 
 from __future__ import annotations
@@ -11,41 +13,18 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
+from db.errors import UNAVAILABLE
 from domain.coding_requests import blocks as views
+from domain.coding_requests import enrich
 from domain.coding_requests import store as coding_requests
 from domain.coding_requests.rules import NewRequest, SlackOrigin
 from handlers.keys import POOL
 
 TITLE_FROM_MESSAGE_MAX = 80
-
-
-async def _profile(client: AsyncWebClient, user_id: str) -> tuple[str | None, str | None]:
-    """(name, email) from users.info; (None, None) when Slack cannot say (the request is filed anyway)."""
-    try:
-        user = (await client.users_info(user=user_id)).get("user") or {}
-    except SlackApiError as exc:
-        logs.event("slack.users_info_failed", logging.WARNING, user=user_id, error=str(exc.response.get("error")))
-        return None, None
-    profile = user.get("profile") or {}
-    name = profile.get("real_name") or user.get("real_name") or profile.get("display_name") or user.get("name")
-    return name, profile.get("email")
-
-
-async def _permalink(client: AsyncWebClient, origin: SlackOrigin) -> str | None:
-    if origin.kind != "message" or not origin.channel:
-        return None
-    message_ts = origin.key.partition(":")[2]
-    try:
-        found = await client.chat_getPermalink(channel=origin.channel, message_ts=message_ts)
-    except SlackApiError as exc:
-        logs.event("slack.permalink_failed", logging.WARNING, channel=origin.channel, error=str(exc))
-        return None
-    link = found.get("permalink")
-    return link if isinstance(link, str) else None
+STORE_FAILED = "The request could not be filed just now (the database is unavailable): submit again in a minute."
 
 
 def register(bolt: AsyncApp, app: web.Application) -> None:
@@ -80,27 +59,32 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
         )
 
     @bolt.view(views.CallbackId.MODAL.value)
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         draft = views.parse_submission(view)
         if isinstance(draft, dict):
             await ack(response_action="errors", errors=draft)
             return
-        await ack()
-        user_id = body["user"]["id"]
-        name, email = await _profile(client, user_id)
         new = NewRequest(
             source="slack",
             source_id=draft.origin.source_id,
-            source_url=await _permalink(client, draft.origin),
+            source_url=None,
             title=draft.title,
             description=draft.description,
             request_type=draft.request_type,
             priority=draft.priority,
-            requested_by_id=user_id,
-            requested_by_name=name,
-            requested_by_email=email,
+            requested_by_id=body["user"]["id"],
+            requested_by_name=None,
+            requested_by_email=None,
         )
-        async with app[POOL].acquire() as conn, conn.transaction():
-            req, created = await coding_requests.create(conn, new)
+        try:
+            async with app[POOL].acquire() as conn, conn.transaction():
+                req, created = await coding_requests.create(conn, new)
+                if created:
+                    await enrich.queue(conn, req)
+        except UNAVAILABLE as exc:
+            logs.event("coding_request.store_failed", logging.ERROR, source_id=new.source_id, error=str(exc))
+            await ack(response_action="errors", errors={views.Field.TITLE: STORE_FAILED})
+            return
+        await ack()
         if not created:
             logs.event("coding_request.duplicate_submission", number=req.request_number, source_id=new.source_id)

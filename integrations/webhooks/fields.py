@@ -31,11 +31,14 @@ def when(value: Any) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # e.g. 1e18 or NaN: no such time
+            return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +16,10 @@ from typing import Any
 
 MAX_BODY = 1024 * 1024
 LINEAR_WINDOW_MS = 60_000
+# Sentry-Hook-Timestamp (Unix seconds, set at send time) gets Linear's tolerance. The header is not signed,
+# so it bounds honest retries only; a replayed body is recognised by its sha256 (jobs/inbox.py).
+SENTRY_WINDOW_S = 60
+SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)
 HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -85,6 +90,14 @@ def linear_fresh(payload: Mapping[str, Any], now_ms: int) -> bool:
     return abs(now_ms - ts) <= LINEAR_WINDOW_MS
 
 
+def sentry_fresh(header: str | None, now_ms: int) -> bool:
+    """Sentry's ``Sentry-Hook-Timestamp`` (Unix seconds, plain ASCII digits) within 60 s of now."""
+    value = (header or "").strip()
+    if not SECONDS.fullmatch(value):
+        return False
+    return abs(now_ms / 1000 - float(value)) <= SENTRY_WINDOW_S
+
+
 def delivery_id(given: str | None, body: bytes) -> str:
     """The sender's delivery id, or a SHA-256 of the body where it sends none."""
     given = (given or "").strip()
@@ -92,7 +105,8 @@ def delivery_id(given: str | None, body: bytes) -> str:
 
 
 def verify(source: Source, headers: Mapping[str, str], body: bytes, secret: str, *, now_ms: int) -> Verified:
-    """Signature -> freshness -> JSON, in that order. Raises Rejected (401/400); size is checked before."""
+    """Signature -> Linear freshness -> JSON -> Sentry freshness, in that order. Raises Rejected (401/400);
+    size is checked before."""
     spec = SPECS[source]
     if not signature_ok(headers.get(spec.signature_header), body, secret, spec.signature_prefix):
         raise Rejected(401, "invalid or missing signature", f"webhook.{source}.invalid_signature")
@@ -104,6 +118,8 @@ def verify(source: Source, headers: Mapping[str, str], body: bytes, secret: str,
         raise Rejected(401, "stale or missing webhookTimestamp", f"webhook.{source}.stale")
     if not isinstance(payload, dict):
         raise Rejected(400, "body is not a JSON object", f"webhook.{source}.bad_json")
+    if source is Source.SENTRY and not sentry_fresh(headers.get("Sentry-Hook-Timestamp"), now_ms):
+        raise Rejected(401, "stale or missing Sentry-Hook-Timestamp", f"webhook.{source}.stale")
     event_type = (headers.get(spec.event_header) or "").strip()
     if source is Source.LINEAR and isinstance(payload.get("type"), str):
         event_type = payload["type"]

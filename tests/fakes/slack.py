@@ -65,6 +65,7 @@ class FakeSlack:
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     _rate_limited: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     _errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _unavailable: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _ts = itertools.count(1)
     url: str = ""
     socket_url: str = ""
@@ -85,6 +86,10 @@ class FakeSlack:
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
         self._errors[method].extend([error] * times)
+
+    def unavailable(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer 503 in plain text, as a proxy in front of Slack does."""
+        self._unavailable[method] += times
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -246,6 +251,9 @@ class FakeSlack:
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
             )
+        if self._unavailable[method]:
+            self._unavailable[method] -= 1
+            return web.Response(status=503, text="upstream connect error or disconnect/reset before headers")
         if method == "openid.connect.token":
             return web.json_response(self.oidc_token(request, args))
         if not token:

@@ -72,3 +72,54 @@ async def test_concurrent_runners_migrate_once(fresh_url: str) -> None:
     finally:
         for c in conns:
             await c.close()
+
+
+NON_UNIQUE = """
+CREATE INDEX coding_requests_source_idx ON public.coding_requests (source, source_id);
+CREATE INDEX idx_automation_analytics_unique_period ON public.automation_analytics (period_start, period_days);
+"""
+UNIQUE_BY_NAME = "SELECT indisunique FROM pg_index WHERE indexrelid = to_regclass($1)"
+
+
+async def seed_with_non_unique_indexes(url: str, tmp_path: Path, rows: str = "") -> asyncpg.Connection:
+    """A database holding the seed's tables, with a NON-unique index under names the upserts rely on."""
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    for m in migrate.discover()[:2]:  # roles and the seed's tables
+        shutil.copy(m.path, seed)
+    conn = await asyncpg.connect(url)
+    await migrate.migrate(conn, seed)
+    await conn.execute(NON_UNIQUE + rows)
+    return conn
+
+
+async def test_a_non_unique_index_under_an_upsert_name_is_rebuilt_unique(fresh_url: str, tmp_path: Path) -> None:
+    conn = await seed_with_non_unique_indexes(fresh_url, tmp_path)
+    try:
+        await migrate.migrate(conn)
+        for name in ("coding_requests_source_idx", "idx_automation_analytics_unique_period"):
+            assert await conn.fetchval(UNIQUE_BY_NAME, name) is True, name
+        upsert = (
+            "INSERT INTO coding_requests (source, source_id, title, requested_by_id) VALUES ('slack', 'x', 't', 'U1')"
+            " ON CONFLICT (source, source_id) DO NOTHING"
+        )
+        await conn.execute(upsert)
+        await conn.execute(upsert)
+        assert await conn.fetchval("SELECT count(*) FROM coding_requests") == 1
+    finally:
+        await conn.close()
+
+
+async def test_a_non_unique_index_over_duplicate_rows_is_refused_at_migration(fresh_url: str, tmp_path: Path) -> None:
+    duplicates = """
+    INSERT INTO automation_analytics (period_start, period_days) VALUES ('2026-11-16', 7), ('2026-11-16', 7);
+    """
+    conn = await seed_with_non_unique_indexes(fresh_url, tmp_path, duplicates)
+    try:
+        with pytest.raises(
+            asyncpg.RaiseError, match=r"idx_automation_analytics_unique_period .* must be unique"
+        ) as err:
+            await migrate.migrate(conn)
+        assert "remove the duplicate rows" in (err.value.hint or "")
+    finally:
+        await conn.close()

@@ -207,3 +207,14 @@ async def test_unstorable_json_and_unusable_schemas_are_refused(client: TestClie
         headers=SERVICE,
     )
     assert bad_pattern.status == 400
+
+
+async def test_two_concurrent_puts_of_one_new_key_create_it_once_and_never_answer_500(
+    client: TestClient[Any, Any], pool: asyncpg.Pool
+) -> None:
+    for round_ in range(5):
+        key = f"test.race{round_}"
+        bodies = [{"value": n, "description": f"writer {n}", "value_schema": {"type": "integer"}} for n in (1, 2, 3)]
+        answers = await asyncio.gather(*(client.put(f"/api/v1/config/{key}", json=b, headers=SERVICE) for b in bodies))
+        assert sorted(a.status for a in answers) == [200, 200, 201], [await a.text() for a in answers]
+        assert await pool.fetchval("SELECT count(*) FROM agent_swarm_config WHERE config_key = $1", key) == 1

@@ -242,3 +242,43 @@ def test_the_rollup_command_backfills_with_a_progress_bar(
             await conn.close()
 
     assert [tuple(r) for r in asyncio.run(fetch())] == [("gamma", 1)]
+
+
+REFUSE_HOUR = """
+CREATE OR REPLACE FUNCTION test_refuse_hour() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.bucket_start = '2026-11-20T10:00:00Z' THEN RAISE EXCEPTION 'disk full for this hour'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_refuse_hour BEFORE INSERT OR UPDATE ON agent_metrics
+    FOR EACH ROW EXECUTE FUNCTION test_refuse_hour();
+"""
+
+
+async def test_an_incident_resolved_after_months_caps_mttr_and_the_queue_moves_on(pool: asyncpg.Pool) -> None:
+    incident = uuid.uuid4()
+    await pool.execute(INSERT_INCIDENT, incident, H0, H0 + timedelta(days=90), "alpha", None)
+    await pool.execute(INSERT_ACTION, uuid.uuid4(), "alpha", True, 10, incident, False, H0 + timedelta(minutes=1))
+    await pool.execute(INSERT_ACTION, uuid.uuid4(), "beta", True, 20, None, False, H1 + timedelta(minutes=1))
+    assert await metrics.roll_dirty(pool) == 2
+    got = await rows(pool)
+    assert got[("alpha", H0)]["mttr_ms"] == 2**31 - 1 and got[("beta", H1)]["actions_total"] == 1
+    assert await pool.fetchval("SELECT count(*) FROM agent_metrics_dirty") == 0
+
+
+async def test_one_failing_hour_is_left_dirty_and_the_others_roll(pool: asyncpg.Pool) -> None:
+    await pool.execute(REFUSE_HOUR)
+    try:
+        for at, agent in ((H0, "alpha"), (H1, "beta"), (H1 + timedelta(hours=1), "gamma")):
+            await pool.execute(INSERT_ACTION, uuid.uuid4(), agent, True, 10, None, False, at)
+        assert await metrics.roll_dirty(pool) == 2
+        assert set(await rows(pool)) == {("beta", H1), ("gamma", H1 + timedelta(hours=1))}
+        left = await pool.fetchrow("SELECT * FROM agent_metrics_dirty")
+        assert left["bucket_start"] == H0 and "disk full" in left["last_error"] and left["failed_at"] is not None
+        # A new hour marked later rolls before the one that keeps failing.
+        await pool.execute(INSERT_ACTION, uuid.uuid4(), "delta", True, 10, None, False, H0 - timedelta(hours=5))
+        assert await metrics.roll_dirty(pool, limit=1) == 1
+        assert ("delta", H0 - timedelta(hours=5)) in await rows(pool)
+    finally:
+        await pool.execute("DROP TRIGGER test_refuse_hour ON agent_metrics")
+    assert await metrics.roll_dirty(pool) == 1 and ("alpha", H0) in await rows(pool)

@@ -119,10 +119,7 @@ async def test_slash_command_modal_submission_row_event_confirmation(
     assert response.status == 200 and await response.text() == ""
     created = (await wait_for_events(pool, "coding_request.created"))[0]
     assert created.target_agent_ids == ["coding-agent"] and created.payload["request_number"] == 1
-    assert (created.payload["description"], created.payload["requested_by_name"]) == (
-        "A toggle in settings",
-        "Road Runner",
-    )
+    assert (created.payload["description"], created.payload["requested_by_id"]) == ("A toggle in settings", USER)
 
     row = await pool.fetchrow("SELECT * FROM coding_requests")
     assert (row["source"], row["source_id"], row["title"], row["description"]) == (
@@ -132,17 +129,16 @@ async def test_slash_command_modal_submission_row_event_confirmation(
         "A toggle in settings",
     )
     assert (row["request_type"], row["priority"], row["status"]) == ("feature", "high", "pending")
-    assert (row["requested_by_id"], row["requested_by_name"], row["requested_by_email"]) == (
-        USER,
-        "Road Runner",
-        "roadrunner@example.com",
-    )
-    assert fake.called("users.info")[0].args["user"] == USER
+    # Stored before Slack is asked anything: the requester's profile is filled in through the outbox.
+    assert (row["requested_by_id"], row["requested_by_name"]) == (USER, None) and fake.called("users.info") == []
 
     ctx = outbox.Context(
         pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
     )
-    assert await outbox.deliver_due(ctx) == 1
+    assert await outbox.deliver_due(ctx) == 2  # the confirmation and the enrichment
+    assert fake.called("users.info")[0].args["user"] == USER
+    row = await pool.fetchrow("SELECT * FROM coding_requests")
+    assert (row["requested_by_name"], row["requested_by_email"]) == ("Road Runner", "roadrunner@example.com")
     dm = fake.called("chat.postMessage")[0].args
     assert dm["channel"] == f"D{USER}" and "#1" in dm["text"] and "thread_ts" not in dm
 
@@ -181,11 +177,11 @@ async def test_a_repeated_submission_files_one_request(
     for _ in range(3):
         assert (await post(slack_client, body)).status == 200
     await wait_for_events(pool, "coding_request.created")
-    await fake.wait_for("users.info", 3)
     await bolt_listeners_done()
     assert await pool.fetchval("SELECT count(*) FROM coding_requests") == 1
     assert len(await events(pool, "coding_request.created")) == 1
     assert len(await outbox_rows(pool, "coding_request.notify")) == 1
+    assert len(await outbox_rows(pool, "coding_request.enrich")) == 1
 
 
 async def test_message_shortcut_files_from_the_message_and_replies_in_its_thread(
@@ -203,17 +199,16 @@ async def test_message_shortcut_files_from_the_message_and_replies_in_its_thread
 
     await post(slack_client, submission(view, request_type="bug"))
     await wait_for_events(pool, "coding_request.created")
+    ctx = outbox.Context(
+        pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
+    )
+    await outbox.deliver_due(ctx)
     row = await pool.fetchrow("SELECT * FROM coding_requests")
     assert row["source_id"] == f"message:{CHANNEL}:{MESSAGE_TS}:{THREAD_TS}"
     assert row["source_url"] == f"https://example.slack.com/archives/{CHANNEL}/p{MESSAGE_TS.replace('.', '')}"
     assert row["request_type"] == "bug"
     permalink = fake.called("chat.getPermalink")[0].args
     assert (permalink["channel"], permalink["message_ts"]) == (CHANNEL, MESSAGE_TS)
-
-    ctx = outbox.Context(
-        pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
-    )
-    await outbox.deliver_due(ctx)
     reply = fake.called("chat.postMessage")[0].args
     assert (reply["channel"], reply["thread_ts"]) == (CHANNEL, THREAD_TS)
     assert fake.called("conversations.open") == []
@@ -250,3 +245,33 @@ async def test_a_thread_the_bot_cannot_post_in_falls_back_to_a_dm(
     await outbox.deliver_due(ctx)
     assert [c.args["channel"] for c in fake.called("chat.postMessage")] == [CHANNEL, f"D{USER}"]
     assert [r["status"] for r in await outbox_rows(pool, "coding_request.notify")] == ["done"]
+
+
+async def test_a_submission_during_a_slack_outage_is_stored_at_once_and_enriched_later(
+    slack_client: TestClient[Any, Any], fake: FakeSlack, pool: asyncpg.Pool
+) -> None:
+    await post(slack_client, interaction_body(message_shortcut()))
+    opened = (await fake.wait_for("views.open"))[0]
+    view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+    fake.unavailable("users.info", times=2)
+    fake.unavailable("chat.getPermalink", times=1)
+
+    response = await post(slack_client, submission(view, request_type="bug"))
+    assert response.status == 200 and await response.text() == ""
+    await bolt_listeners_done()
+    row = await pool.fetchrow("SELECT * FROM coding_requests")
+    assert row is not None and row["title"] == "Export to CSV crashes on empty reports"
+    assert len(await events(pool, "coding_request.created")) == 1
+
+    ctx = outbox.Context(
+        pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
+    )
+    for _ in range(4):  # 503s in plain text: users.info twice, then chat.getPermalink; each attempt is retried
+        await outbox.deliver_due(ctx)
+        await pool.execute("UPDATE outbox SET next_attempt_at = now() WHERE status = 'pending'")
+    enrich = (await outbox_rows(pool, "coding_request.enrich"))[0]
+    assert enrich["status"] == "done"
+    row = await pool.fetchrow("SELECT * FROM coding_requests")
+    assert (row["requested_by_name"], row["requested_by_email"]) == ("Road Runner", "roadrunner@example.com")
+    assert row["source_url"] == f"https://example.slack.com/archives/{CHANNEL}/p{MESSAGE_TS.replace('.', '')}"
+    assert len(fake.called("users.info")) == 4 and len(fake.called("chat.getPermalink")) == 2

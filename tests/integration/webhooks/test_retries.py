@@ -154,10 +154,10 @@ async def test_retries_stop_after_max_attempts_but_replay_still_works(world: Wor
     await world.pool.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
     await scheduler.tick(world.pool, RETRY_JOB)
     row = await world.pool.fetchrow("SELECT * FROM webhook_deliveries")
-    assert row["status"] == "failed" and row["attempts"] == 2 and row["next_attempt_at"] is None
+    assert row["status"] == "dead" and row["attempts"] == 2 and row["next_attempt_at"] is None
     await world.pool.execute(REPAIR)
     await scheduler.tick(world.pool, RETRY_JOB)
-    assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "failed"
+    assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "dead"  # the job leaves it
     outcome = await commands.replay(
         make_config(world.ctx.config.database_url), argparse.Namespace(id=None, failed=True), wire()
     )

@@ -182,7 +182,7 @@ async def test_out_of_order_assign_before_create_ends_the_same(world: World) -> 
     assert len(world.linear.called("issueCreate")) == 2
 
 
-def metric_alert(action: str) -> bytes:
+def metric_alert(action: str, started: str = "2024-01-01T00:00:00Z") -> bytes:
     """A metric alert delivery in the shape Sentry documents (none was recorded)."""
     payload = {
         "action": action,
@@ -192,7 +192,7 @@ def metric_alert(action: str) -> bytes:
                 "id": "7",
                 "alert_rule": {"name": "p95 latency", "projects": ["front-end"]},
                 "title": "p95 latency above 2s",
-                "date_started": "2024-01-01T00:00:00Z",
+                "date_started": started,
             },
             "description_text": "p95(transaction.duration) 2450ms",
             "description_title": f"{action.title()}: p95 latency above 2s",
@@ -214,5 +214,6 @@ async def test_metric_alert_opens_updates_and_resolves(world: World) -> None:
     await world.send.sentry(metric_alert("resolved"), "metric_alert")
     rows = await world.pool.fetch("SELECT severity, status FROM infrastructure_incidents")
     assert [tuple(r) for r in rows] == [("critical", "resolved")]
-    await world.send.sentry(metric_alert("critical"), "metric_alert")
+    # Firing again after it resolved starts a new alert period (a new date_started, so a new body).
+    await world.send.sentry(metric_alert("critical", started="2024-01-01T06:00:00Z"), "metric_alert")
     assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 2

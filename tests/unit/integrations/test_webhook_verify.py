@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from integrations.webhooks.verify import Rejected, Source, delivery_id, linear_fresh, sign, signature_ok, verify
+from integrations.webhooks.verify import (
+    Rejected,
+    Source,
+    delivery_id,
+    linear_fresh,
+    sentry_fresh,
+    sign,
+    signature_ok,
+    verify,
+)
 from tests.conftest import FIXTURES
 
 
@@ -88,3 +97,19 @@ def test_delivery_id_falls_back_to_the_body_hash() -> None:
     assert delivery_id("abc", b"x") == "abc"
     assert delivery_id(None, b"x") == delivery_id("  ", b"x") != delivery_id(None, b"y")
     assert delivery_id(None, b"x").startswith("sha256:")
+
+
+def test_sentry_hook_timestamp_is_plain_seconds_within_60_s() -> None:
+    now_ms = 1_700_000_000_000
+    assert sentry_fresh("1700000060", now_ms) and sentry_fresh("1699999940.5", now_ms)
+    for bad in (
+        "1700000061",
+        "1699999939",
+        "1e18",
+        "-1000000000000000000",
+        "1000000000000000000",
+        "",
+        None,
+        "\u0661\u0667\u0660",
+    ):
+        assert not sentry_fresh(bad, now_ms), bad
