@@ -1,7 +1,8 @@
 """The Linear GraphQL API (gql on LINEAR_API_URL with LINEAR_API_KEY), for outbox handlers.
 
 Rate limits (HTTP 429, or Linear's ``RATELIMITED`` error code) and a missing key become RetryLater, so
-the work waits in the outbox; other failures raise LinearError and are retried with backoff.
+the work waits in the outbox; another HTTP 4xx raises LinearRefused (permanent: the outbox row goes dead);
+other failures (5xx, timeouts, GraphQL errors) raise LinearError and are retried with backoff.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError, TransportServerError
 
 import logs
-from jobs.outbox import Context, RetryLater
+from jobs.outbox import Context, Permanent, RetryLater
 
 TIMEOUT_S = 10
 DEFAULT_RETRY_S = 60.0
@@ -56,6 +57,10 @@ mutation CommentCreate($input: CommentCreateInput!) {
 
 class LinearError(RuntimeError):
     pass
+
+
+class LinearRefused(LinearError, Permanent):
+    """Linear answered 4xx (not 429): retrying the same request cannot succeed."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ async def execute(ctx: Context, document: str, variables: dict[str, Any]) -> dic
     except TransportServerError as exc:
         if exc.code == 429:
             raise RetryLater(retry_after_s(transport.response_headers), "Linear rate limited") from exc
+        if exc.code is not None and 400 <= exc.code < 500:
+            raise LinearRefused(f"Linear refused the request: HTTP {exc.code}") from exc
         raise LinearError(f"Linear answered HTTP {exc.code}") from exc
 
 
