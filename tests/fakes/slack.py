@@ -110,6 +110,7 @@ class FakeSlack:
     _outage: list[Phase] = field(default_factory=list)
     _outage_methods: frozenset[str] = frozenset()
     outage_started: float = 0.0
+    _late: set[asyncio.Future[dict[str, Any]]] = field(default_factory=set)
 
     def answer_status(self, method: str, status: int = 500, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer HTTP ``status`` (nothing is posted)."""
@@ -304,6 +305,10 @@ class FakeSlack:
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
 
+    async def _answer_late(self, method: str, args: dict[str, Any], stall_s: float) -> dict[str, Any]:
+        await asyncio.sleep(stall_s)
+        return self.answer(method, args)
+
     async def _fault(self, method: str, args: dict[str, Any], request: web.Request) -> web.StreamResponse | None:
         """The failure this call meets, if any (an answer to give instead, or None to answer normally)."""
         phase = self._phase(method)
@@ -319,7 +324,12 @@ class FakeSlack:
         if self._stalls[method]:
             stall = self._stalls[method].pop(0)
         if stall:
-            await asyncio.sleep(stall)  # then answer (and post) as if nothing happened: the caller gave up
+            # Slack finishes the call even when the caller gave up (the server cancels a handler whose
+            # client went away, so the late work runs in a task of its own).
+            late = asyncio.ensure_future(self._answer_late(method, args, stall))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+            return web.json_response(await asyncio.shield(late))
         if self._drops[method]:
             self._drops[method] -= 1
             self.answer(method, args)
