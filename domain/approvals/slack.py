@@ -6,7 +6,9 @@ timestamp and thread are stored on the row once posted; updates and replies wait
 The request message and the thread reply carry the approval id in their Slack ``metadata``. When an
 earlier attempt may have posted (it crashed or timed out before the ts was stored), ``post_once`` finds
 that message with ``conversations.history`` (``conversations.replies`` in a thread) and it is adopted:
-its ts is stored and it is updated to the row's current state, never posted a second time.
+its ts is stored, never posted a second time. It already shows the request as posted; a decision's
+``slack.approval.update`` (queued with the decision, waiting until the ts is stored) then updates it. An
+extra update here could land after the decision's (a late answer) and bring the buttons back.
 """
 
 from __future__ import annotations
@@ -67,9 +69,7 @@ async def post(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         **request_message(approval),
     )
     ts, posted_in = str(data["ts"]), str(data.get("channel") or channel)
-    posted = await approvals.mark_posted(ctx.pool, approval.id, posted_in, ts, approval.slack_thread_ts or ts)
-    if adopted and posted is not None:
-        await slack.call(ctx, "chat.update", channel=posted_in, ts=ts, **request_message(posted))
+    await approvals.mark_posted(ctx.pool, approval.id, posted_in, ts, approval.slack_thread_ts or ts)
     return {"channel": posted_in, "ts": ts, "adopted": adopted}
 
 

@@ -73,12 +73,14 @@ class Message:
 
 @dataclass(frozen=True)
 class Phase:
-    """One stretch of an outage: ``kind`` is "429", "5xx" or "timeout" (answer after ``stall_s``)."""
+    """One stretch of an outage: ``kind`` is "429", "5xx" or "timeout" (answer after ``stall_s``), for
+    ``only`` these methods when given (else every method of the outage)."""
 
     kind: str
     duration_s: float
     retry_after: int = 1
     stall_s: float = 0.0
+    only: frozenset[str] | None = None
 
 
 @dataclass
@@ -137,7 +139,7 @@ class FakeSlack:
         elapsed = asyncio.get_running_loop().time() - self.outage_started
         for phase in self._outage:
             if elapsed < phase.duration_s:
-                return phase
+                return phase if phase.only is None or method in phase.only else None
             elapsed -= phase.duration_s
         return None
 
