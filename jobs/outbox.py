@@ -191,7 +191,7 @@ async def _settle(ctx: Context, claim: Claim, sql: str, *args: Any) -> str | Non
 
 async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
     claim = Claim(row["id"], row["kind"], row["attempts"], row["lease"])
-    fields = {"outbox_id": claim.id, "kind": claim.kind, "attempt": claim.attempts}
+    fields: dict[str, Any] = {"outbox_id": claim.id, "kind": claim.kind, "attempt": claim.attempts}
     token = _claim.set(claim)
     try:
         fn = ctx.handlers.get(claim.kind)

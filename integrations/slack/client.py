@@ -175,7 +175,7 @@ async def post_once(
             logs.event("slack.reconcile_refused", logging.WARNING, channel=channel, error=exc.error)
             found = None
         if found is not None:
-            logs.event("slack.orphan_adopted", channel=channel, ts=found.get("ts"), event_type=event_type, **key)
+            logs.event("slack.orphan_adopted", channel=channel, ts=found.get("ts"), event_type=event_type, key=key)
             return {"ok": True, "channel": channel, "ts": str(found["ts"])}, True
     if thread_ts:
         args["thread_ts"] = thread_ts

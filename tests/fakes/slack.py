@@ -5,9 +5,10 @@ It records every call, answers like Slack (the documented success bodies in
 to answer 429 with ``Retry-After`` or to be slow. It keeps the messages it posted (``messages``, with
 their ``metadata`` and edits), which ``conversations.history`` / ``conversations.replies`` list, and it
 can fail like Slack on a bad night: 5xx answers, a connection dropped after the message was posted, an
-answer that comes too late (after posting), or an ``outage`` of such phases over time. It also plays Slack's Socket Mode server:
-``apps.connections.open`` (app-level token only) hands out ``ws://.../link``, where the fake says
-``hello``, lets a test ``push`` envelopes and collects the client's acks.
+answer that comes too late (after posting), or an ``outage`` of such phases over time.
+
+It also plays Slack's Socket Mode server: ``apps.connections.open`` (app-level token only) hands out
+``ws://.../link``, where the fake says ``hello``, lets a test ``push`` envelopes and collects the client's acks.
 """
 
 from __future__ import annotations

@@ -260,7 +260,9 @@ async def test_retention_deletes_only_done_rows_older_than_the_setting(pool: asy
     assert await scheduler.tick(pool, outbox.retention_job()) is True
     kinds = sorted(r["kind"] for r in await pool.fetch("SELECT kind FROM outbox"))
     assert kinds == ["test.dead", "test.pending", "test.recent"]
-    await pool.execute("UPDATE agent_swarm_config SET config_value = '{\"done_days\": 1}' WHERE config_key = $1", outbox.RETENTION_KEY)
+    await pool.execute(
+        "UPDATE agent_swarm_config SET config_value = '{\"done_days\": 1}' WHERE config_key = $1", outbox.RETENTION_KEY
+    )
     assert await outbox.prune(pool) == 1
     assert sorted(r["kind"] for r in await pool.fetch("SELECT kind FROM outbox")) == ["test.dead", "test.pending"]
 

@@ -16,7 +16,9 @@ from tests.fakes.slack import FakeSlack, fake_slack
 
 
 def _ctx(pool: asyncpg.Pool, fake: FakeSlack) -> Context:
-    return Context(pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox)
+    return Context(
+        pool=pool, config=Config(slack_bot_token="xoxb-test", slack_api_url=fake.url), handlers=wire().outbox
+    )
 
 
 async def test_call_posts_with_the_bot_token(pool: asyncpg.Pool) -> None:
@@ -115,7 +117,9 @@ async def test_find_posted_pages_through_history_and_threads(pool: asyncpg.Pool)
         found = await slack.find_posted(ctx, "C1", "swarm_bridge_test", {"id": "p"}, thread_ts=None, oldest=None)
         assert found is not None and found["ts"] == parent["ts"]
         assert len(fake.called("conversations.history")) == 2, "the second page holds it"
-        reply = await slack.find_posted(ctx, "C1", "swarm_bridge_reply", {"id": "r"}, thread_ts=parent["ts"], oldest=None)
+        reply = await slack.find_posted(
+            ctx, "C1", "swarm_bridge_reply", {"id": "r"}, thread_ts=parent["ts"], oldest=None
+        )
         assert reply is not None and reply["thread_ts"] == parent["ts"]
 
 

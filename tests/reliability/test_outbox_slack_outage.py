@@ -52,14 +52,21 @@ async def test_every_post_and_update_arrives_once_through_a_slack_outage(
     app_factory: Callable[..., Any], pool: asyncpg.Pool, database_url: str
 ) -> None:
     async with fake_slack() as fake:
-        client = await app_factory(slack_bot_token="xoxb-outage", slack_api_url=fake.url, slack_approvals_channel=CHANNEL)
+        client = await app_factory(
+            slack_bot_token="xoxb-outage", slack_api_url=fake.url, slack_approvals_channel=CHANNEL
+        )
         config = client.app[CONFIG]
         ctx = outbox.Context(pool=pool, config=config, handlers=client.app[WIRING].outbox)
         ctx.clients["slack"] = slack.outbox_client(config, timeout_s=1)
         loop = asyncio.get_running_loop()
 
         async def request(n: int) -> str:
-            body = {"agent_name": f"agent-{n}", "action_type": "restart", "action_details": {"n": n}, "risk_level": "low"}
+            body = {
+                "agent_name": f"agent-{n}",
+                "action_type": "restart",
+                "action_details": {"n": n},
+                "risk_level": "low",
+            }
             response = await client.post("/api/v1/approvals", json=body, headers=SERVICE)
             assert response.status == 201, await response.text()
             approval_id: str = (await response.json())["id"]
