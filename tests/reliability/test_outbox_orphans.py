@@ -138,3 +138,32 @@ async def test_a_first_attempt_posts_without_looking(setup: Setup) -> None:
     await outbox.deliver_due(setup.ctx)
     assert len(_for(setup.fake, approval_id)) == 1
     assert not setup.fake.called("conversations.history")
+
+
+async def test_an_incident_announcement_whose_answer_was_lost_is_adopted(
+    app_factory: Callable[..., Any], pool: asyncpg.Pool
+) -> None:
+    async with fake_slack() as fake:
+        client = await app_factory(
+            slack_bot_token="xoxb-orphans", slack_api_url=fake.url, slack_incidents_channel="C0INC"
+        )
+        ctx = outbox.Context(pool=pool, config=client.app[CONFIG], handlers=client.app[WIRING].outbox)
+        incident_id = await pool.fetchval(
+            "INSERT INTO infrastructure_incidents (severity, incident_type, source, title)"
+            " VALUES ('high', 'error', 'sentry', 'checkout 500s') RETURNING id"
+        )
+        async with pool.acquire() as conn:
+            await outbox.enqueue(conn, "incident.announce", {"incident_id": str(incident_id)})
+        fake.drop_after_posting("chat.postMessage")
+        await outbox.deliver_due(ctx)
+        await pool.execute("UPDATE outbox SET next_attempt_at = now()")
+        await outbox.deliver_due(ctx)
+        (message,) = fake.posted("C0INC")
+        assert message.metadata == {
+            "event_type": "swarm_bridge_incident",
+            "event_payload": {"incident_id": str(incident_id)},
+        }
+        recorded = await pool.fetchval(
+            "SELECT slack_thread_ts FROM infrastructure_incidents WHERE id = $1", incident_id
+        )
+        assert recorded == message.ts
