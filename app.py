@@ -100,7 +100,7 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
     ctx = outbox.Context(pool=pool, config=config, handlers=wiring.outbox)
     wake = app[HUB].subscribe(outbox.CHANNEL)
     tasks = [asyncio.create_task(outbox.run_worker(ctx, wake), name="outbox")]
-    jobs = [*wiring.jobs, inbox.retry_job(wiring.router), inbox.retention_job()]
+    jobs = [*wiring.jobs, inbox.retry_job(wiring.router), inbox.retention_job(), outbox.retention_job()]
     tasks += [asyncio.create_task(scheduler.run_forever(pool, job), name=job.name) for job in jobs]
     yield
     for task in tasks:

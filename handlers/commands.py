@@ -23,7 +23,7 @@ from db import connect
 from domain.metrics import analytics as automation
 from domain.metrics import rollup as metrics
 from handlers.console import demo
-from jobs import inbox
+from jobs import inbox, outbox
 from jobs.wiring import Wiring
 
 Command = Callable[[Config, argparse.Namespace, Wiring], Awaitable[int]]
@@ -43,6 +43,9 @@ def add_parsers(sub: Any) -> None:
     replay_parser = sub.add_parser("replay", help="reprocess a stored webhook delivery, or every failed one")
     replay_parser.add_argument("id", nargs="?", type=int, help="the delivery's id (first column of `deliveries`)")
     replay_parser.add_argument("--failed", action="store_true", help="replay every failed and dead delivery")
+    outbox_parser = sub.add_parser("outbox", help="list dead outbox rows (outbound calls that failed for good)")
+    outbox_parser.add_argument("--requeue", nargs="*", type=int, metavar="ID", help="queue these dead rows again")
+    outbox_parser.add_argument("--all", action="store_true", help="with --requeue: every dead row")
     rollup_parser = sub.add_parser("rollup", help="backfill hourly agent_metrics for [--from, --to)")
     rollup_parser.add_argument(
         "--from", dest="start", type=instant, required=True, help="ISO 8601 start (UTC when no zone)"
@@ -81,6 +84,24 @@ async def replay(config: Config, args: argparse.Namespace, wiring: Wiring) -> in
     return 0 if all(o in ("processed", "ignored") for o in outcomes.values()) else 1
 
 
+async def outbox_rows(config: Config, args: argparse.Namespace, _wiring: Wiring) -> int:
+    """List dead outbox rows, or put them back in the queue (``--requeue ID ...`` or ``--requeue --all``)."""
+    async with connect.command_pool(config) as pool:
+        if args.requeue is not None:
+            if not args.requeue and not args.all:
+                print("give dead row ids after --requeue, or --all")
+                return 2
+            queued = await outbox.requeue(pool, None if args.all else args.requeue)
+            print(f"requeued {len(queued)} row(s): {', '.join(map(str, queued)) or 'none was dead'}")
+            return 0
+        dead = await outbox.list_dead(pool)
+    for row in dead:
+        error = (row.last_error or "").replace("\n", " ")[:160]
+        print(f"{row.id}	{row.kind}	attempts={row.attempts}	created={row.created_at.isoformat()}\t{error}")
+    print(f"{len(dead)} dead outbox row(s)")
+    return 0
+
+
 async def rollup(config: Config, args: argparse.Namespace, _wiring: Wiring) -> int:
     """Backfill agent_metrics for [--from, --to) hour by hour, with a progress bar on stderr."""
     start, end = args.start, args.end
@@ -114,6 +135,7 @@ async def analytics(config: Config, args: argparse.Namespace, _wiring: Wiring) -
 COMMANDS: dict[str, Command] = {
     "deliveries": deliveries,
     "replay": replay,
+    "outbox": outbox_rows,
     "rollup": rollup,
     "analytics": analytics,
     "console-link": demo.console_link,

@@ -2,31 +2,47 @@
 
 Each concept gives its handlers per ``kind`` to ``jobs.wiring.Wiring`` in its ``setup``. A handler
 raises ``RetryLater`` for rate limits and for work that must wait (a missing credential, a parent
-message not posted yet), any other exception for a failure that is retried with exponential backoff
-until ``MAX_ATTEMPTS``. Rows are claimed with a lease under ``FOR UPDATE SKIP LOCKED``, so several
-replicas never deliver the same row at once.
+message not posted yet): it does not count as an attempt and never sleeps inside a batch. ``Permanent``
+is a failure that cannot heal by waiting (a 4xx, Slack's ``channel_not_found``): the row goes ``dead``
+at once with its error, listed by ``list_dead`` and put back by ``requeue``. Anything else is transient
+(timeouts, connection errors, 5xx) and retried with exponential backoff until ``MAX_ATTEMPTS``.
+
+Rows are claimed under ``FOR UPDATE SKIP LOCKED`` with a lease: a fresh token and ``locked_until``.
+Every outcome is written only while the row is still held by that claim (``lease = $2``), so a worker
+whose lease expired, after another replica claimed the row, cannot mark it done, retried or dead.
+A claim with ``attempts > 1`` follows an attempt whose outcome is unknown (it crashed, timed out or
+failed after it may have sent): ``in_doubt()`` tells handlers to look for what it sent before sending
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 import logs
 from config import Config
+from jobs import scheduler
 
 CHANNEL = "outbox"  # NOTIFY on insert (0005_inbox_outbox.sql)
 MAX_ATTEMPTS = 12
 LEASE_S = 120
+HANDLER_TIMEOUT_S = 60  # well inside the lease: a claim's work ends before another replica may take it
 BATCH = 16
+RETENTION_KEY = "outbox.retention"
+DEFAULT_RETENTION_DAYS = 7
+PRUNE_BATCH = 5000
 
 ENQUEUE = """
 INSERT INTO outbox (kind, payload, dedupe_key, next_attempt_at)
@@ -35,7 +51,8 @@ ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
 """
 CLAIM = """
-UPDATE outbox SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $2)
+UPDATE outbox SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $2),
+    lease = gen_random_uuid()
 WHERE id IN (
     SELECT id FROM outbox
     WHERE status = 'pending' AND next_attempt_at <= now()
@@ -44,19 +61,26 @@ WHERE id IN (
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, kind, payload, attempts
+RETURNING id, kind, payload, attempts, lease
 """
+# Outcomes apply only while the row is held by the claim that produced them.
 DONE = """
-UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, result = $2, last_error = NULL
-WHERE id = $1
+UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, lease = NULL, result = $3,
+    last_error = NULL
+WHERE id = $1 AND lease = $2 AND status = 'pending'
+RETURNING status
 """
-DEAD = "UPDATE outbox SET status = 'dead', locked_until = NULL, last_error = $2 WHERE id = $1"
+DEAD = """
+UPDATE outbox SET status = 'dead', locked_until = NULL, lease = NULL, last_error = $3
+WHERE id = $1 AND lease = $2 AND status = 'pending'
+RETURNING status
+"""
 RETRY = """
 UPDATE outbox
-SET next_attempt_at = now() + make_interval(secs => $2), locked_until = NULL, last_error = $3,
-    attempts = attempts - $4::int,
-    status = CASE WHEN attempts - $4::int >= $5 THEN 'dead' ELSE 'pending' END
-WHERE id = $1
+SET next_attempt_at = now() + make_interval(secs => $3), locked_until = NULL, lease = NULL, last_error = $4,
+    attempts = attempts - $5::int,
+    status = CASE WHEN attempts - $5::int >= $6 THEN 'dead' ELSE 'pending' END
+WHERE id = $1 AND lease = $2 AND status = 'pending'
 RETURNING status
 """
 # A person's "Retry now" (the console): a waiting row is due at once; a dead one gets a fresh set of attempts.
@@ -66,6 +90,23 @@ UPDATE outbox SET next_attempt_at = now(), locked_until = NULL, status = 'pendin
 WHERE id = $1 AND status IN ('pending', 'dead') AND (locked_until IS NULL OR locked_until < now())
 RETURNING id
 """
+LIST_DEAD = """
+SELECT id, kind, dedupe_key, attempts, last_error, created_at, payload FROM outbox
+WHERE status = 'dead' ORDER BY id
+"""
+REQUEUE = """
+UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL, lease = NULL
+WHERE status = 'dead' AND ($1::bigint[] IS NULL OR id = ANY($1))
+RETURNING id
+"""
+RETENTION = "SELECT config_value FROM agent_swarm_config WHERE config_key = $1"
+# Oldest first, a batch per statement, so a big backlog never holds one long transaction.
+PRUNE = """
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox WHERE status = 'done' AND done_at < now() - $1::interval
+    ORDER BY done_at LIMIT $2
+)
+"""
 
 
 class RetryLater(Exception):
@@ -74,6 +115,10 @@ class RetryLater(Exception):
     def __init__(self, after_s: float, reason: str) -> None:
         super().__init__(reason)
         self.after_s = after_s
+
+
+class Permanent(Exception):
+    """A failure waiting cannot heal: the row goes ``dead`` with this error, never retried blindly."""
 
 
 @dataclass
@@ -87,6 +132,42 @@ class Context:
 
 
 Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The claim a handler runs under (a context variable, set per delivered row)."""
+
+    id: int
+    kind: str
+    attempts: int
+    lease: uuid.UUID
+
+
+@dataclass(frozen=True)
+class DeadRow:
+    id: int
+    kind: str
+    dedupe_key: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+_claim: contextvars.ContextVar[Claim | None] = contextvars.ContextVar("outbox_claim", default=None)
+
+
+def current() -> Claim | None:
+    """The claim of the row being delivered, or None outside the worker."""
+    return _claim.get()
+
+
+def in_doubt() -> bool:
+    """Whether an earlier attempt at this row may have sent it (it crashed, timed out or failed after
+    starting): a handler then looks for its earlier message before sending again."""
+    claim = _claim.get()
+    return claim is not None and claim.attempts > 1
 
 
 async def enqueue(
@@ -112,26 +193,40 @@ def backoff_s(attempts: int) -> float:
     return float(min(2**attempts, 900) * random.uniform(0.8, 1.2))
 
 
+async def _settle(ctx: Context, claim: Claim, sql: str, *args: Any) -> str | None:
+    """Write an outcome if the claim still holds the row; log when another claim has taken it."""
+    status: str | None = await ctx.pool.fetchval(sql, claim.id, claim.lease, *args)
+    if status is None:
+        logs.event("outbox.fenced_out", logging.WARNING, outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
+    return status
+
+
 async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
-    kind, attempts = row["kind"], row["attempts"]
-    fields = {"outbox_id": row["id"], "kind": kind, "attempt": attempts}
+    claim = Claim(row["id"], row["kind"], row["attempts"], row["lease"])
+    fields: dict[str, Any] = {"outbox_id": claim.id, "kind": claim.kind, "attempt": claim.attempts}
+    token = _claim.set(claim)
     try:
-        fn = ctx.handlers.get(kind)
+        fn = ctx.handlers.get(claim.kind)
         if fn is None:
-            error = f"no outbox handler registered for {kind!r}"
-            await ctx.pool.execute(DEAD, row["id"], error)
-            logs.event("outbox.dead", logging.ERROR, error=error, **fields)
-            return
-        result = await fn(ctx, row["payload"])
+            raise Permanent(f"no outbox handler registered for {claim.kind!r}")
+        async with asyncio.timeout(HANDLER_TIMEOUT_S):
+            result = await fn(ctx, row["payload"])
     except RetryLater as exc:
         logs.event("outbox.retry_later", after_s=exc.after_s, reason=str(exc), **fields)
-        await ctx.pool.fetchval(RETRY, row["id"], exc.after_s, str(exc), 1, MAX_ATTEMPTS)
+        await _settle(ctx, claim, RETRY, float(exc.after_s), str(exc), 1, MAX_ATTEMPTS)
+    except Permanent as exc:
+        error = str(exc)[:2000]
+        if await _settle(ctx, claim, DEAD, error):
+            logs.event("outbox.dead", logging.ERROR, error=error, **fields)
     except Exception as exc:
-        status = await ctx.pool.fetchval(RETRY, row["id"], backoff_s(attempts), repr(exc), 0, MAX_ATTEMPTS)
-        logs.event("outbox.failed", logging.WARNING, error=repr(exc), status=status, **fields)
+        error = repr(exc)[:2000]
+        status = await _settle(ctx, claim, RETRY, backoff_s(claim.attempts), error, 0, MAX_ATTEMPTS)
+        logs.event("outbox.failed", logging.WARNING, error=error, status=status, **fields)
     else:
-        await ctx.pool.execute(DONE, row["id"], json.loads(json.dumps(result, default=str)))
-        logs.event("outbox.delivered", **fields)
+        if await _settle(ctx, claim, DONE, json.loads(json.dumps(result, default=str))):
+            logs.event("outbox.delivered", **fields)
+    finally:
+        _claim.reset(token)
 
 
 async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
@@ -156,3 +251,38 @@ async def run_worker(ctx: Context, wake: asyncio.Event, poll_s: float = 1.0) -> 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(poll_s):  # not wait_for: 3.11's can swallow a cancellation
                 await wake.wait()
+
+
+async def list_dead(pool: asyncpg.Pool) -> list[DeadRow]:
+    """Rows that failed for good (a permanent error, or out of attempts), oldest first."""
+    return [DeadRow(**dict(r)) for r in await pool.fetch(LIST_DEAD)]
+
+
+async def requeue(pool: asyncpg.Pool, ids: list[int] | None) -> list[int]:
+    """Put dead rows (the given ones, or all with None) back in the queue, due now, with fresh attempts."""
+    return [r["id"] for r in await pool.fetch(REQUEUE, ids)]
+
+
+async def prune(pool: asyncpg.Pool) -> int:
+    """Delete ``done`` rows older than the setting ``outbox.retention`` (days). Returns how many."""
+    setting = await pool.fetchval(RETENTION, RETENTION_KEY)
+    days = (setting or {}).get("done_days", DEFAULT_RETENTION_DAYS) if isinstance(setting, dict) else None
+    keep = timedelta(days=int(days or DEFAULT_RETENTION_DAYS))
+    total = 0
+    while True:
+        deleted = int((await pool.execute(PRUNE, keep, PRUNE_BATCH)).split()[-1])
+        total += deleted
+        if deleted < PRUNE_BATCH:
+            break
+    if total:
+        logs.event("outbox.pruned", deleted=total, older_than_days=keep.days)
+    return total
+
+
+def retention_job(interval_s: float = 3600) -> scheduler.Job:
+    """The scheduler job that prunes finished rows (one replica per tick)."""
+
+    async def run(pool: asyncpg.Pool) -> object:
+        return await prune(pool)
+
+    return scheduler.Job("outbox.retention", interval_s, run)

@@ -2,6 +2,13 @@
 
 Each reads the row as it is when delivered, so a retry shows the current state. The message's channel,
 timestamp and thread are stored on the row once posted; updates and replies wait (RetryLater) until then.
+
+The request message and the thread reply carry the approval id in their Slack ``metadata``. When an
+earlier attempt may have posted (it crashed or timed out before the ts was stored), ``post_once`` finds
+that message with ``conversations.history`` (``conversations.replies`` in a thread) and it is adopted:
+its ts is stored, never posted a second time. It already shows the request as posted; a decision's
+``slack.approval.update`` (queued with the decision, waiting until the ts is stored) then updates it. An
+extra update here could land after the decision's (a late answer) and bring the buttons back.
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ from jobs.outbox import Context, Handler, RetryLater
 CHANNELS_KEY = "approvals.channels"
 NOT_POSTED_RETRY_S = 5.0
 NO_CHANNEL_RETRY_S = 300.0
+REQUEST_EVENT = "swarm_bridge_approval"
+REPLY_EVENT = "swarm_bridge_approval_reply"
+# How far before the row's creation a search for an orphan starts (clocks of Slack and the database differ).
+CLOCK_MARGIN_S = 600.0
 
 
 async def _load(ctx: Context, payload: dict[str, Any]) -> Approval | None:
@@ -48,13 +59,18 @@ async def post(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
             NO_CHANNEL_RETRY_S,
             f"no channel for {approval.risk.value}-risk approvals: set SLACK_APPROVALS_CHANNEL or approvals.channels",
         )
-    args = request_message(approval)
-    if approval.slack_thread_ts:
-        args["thread_ts"] = approval.slack_thread_ts
-    data = await slack.call(ctx, "chat.postMessage", channel=channel, **args)
+    data, adopted = await slack.post_once(
+        ctx,
+        channel,
+        REQUEST_EVENT,
+        {"approval_id": str(approval.id)},
+        thread_ts=approval.slack_thread_ts,
+        oldest=approval.created_at.timestamp() - CLOCK_MARGIN_S,
+        **request_message(approval),
+    )
     ts, posted_in = str(data["ts"]), str(data.get("channel") or channel)
     await approvals.mark_posted(ctx.pool, approval.id, posted_in, ts, approval.slack_thread_ts or ts)
-    return {"channel": posted_in, "ts": ts}
+    return {"channel": posted_in, "ts": ts, "adopted": adopted}
 
 
 async def update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
@@ -71,14 +87,20 @@ async def reply(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     if approval is None:
         return {"skipped": "approval request no longer exists"}
     channel, ts = _posted(approval)
-    data = await slack.call(
-        ctx, "chat.postMessage", channel=channel, thread_ts=approval.slack_thread_ts or ts, text=thread_reply(approval)
+    data, adopted = await slack.post_once(
+        ctx,
+        channel,
+        REPLY_EVENT,
+        {"approval_id": str(approval.id)},
+        thread_ts=approval.slack_thread_ts or ts,
+        text=thread_reply(approval),
     )
-    return {"channel": channel, "ts": data.get("ts")}
+    return {"channel": channel, "ts": data.get("ts"), "adopted": adopted}
 
 
 async def ephemeral(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
-    """Only the clicker sees it; from outside a channel (App Home) it becomes a DM."""
+    """Only the clicker sees it; from outside a channel (App Home) it becomes a DM. Not reconciled: an
+    ephemeral cannot be looked up, and a second copy of a notice is harmless."""
     if payload.get("channel"):
         await slack.call(
             ctx, "chat.postEphemeral", channel=payload["channel"], user=payload["user"], text=payload["text"]

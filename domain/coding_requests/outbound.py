@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 import logs
 from domain.coding_requests.rules import classify_files
 from integrations.github import client as github
@@ -16,6 +14,7 @@ from jobs import outbox
 
 NOTIFY = "coding_request.notify"
 PR_FILES = "github.pr_files"
+NOTIFY_EVENT = "swarm_bridge_coding_request"
 # Where a thread reply cannot go (the bot is not in that conversation): the requester gets a DM instead.
 THREAD_UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
@@ -37,20 +36,21 @@ async def deliver_notification(ctx: outbox.Context, payload: dict[str, Any]) -> 
     if payload.get("channel"):
         try:
             return await _post(ctx, payload["channel"], payload["text"], payload.get("thread_ts"))
-        except SlackApiError as exc:
-            if exc.response.get("error") not in THREAD_UNREACHABLE:
+        except slack_api.SlackRefused as exc:
+            if exc.error not in THREAD_UNREACHABLE:
                 raise
-            logs.event("coding_request.thread_unreachable", channel=payload["channel"], error=exc.response["error"])
+            logs.event("coding_request.thread_unreachable", channel=payload["channel"], error=exc.error)
     opened = await slack_api.call(ctx, "conversations.open", users=payload["user"])
     return await _post(ctx, opened["channel"]["id"], payload["text"], None)
 
 
 async def _post(ctx: outbox.Context, channel: str, text: str, thread_ts: str | None) -> dict[str, Any]:
-    args: dict[str, Any] = {"channel": channel, "text": text}
-    if thread_ts:
-        args["thread_ts"] = thread_ts
-    posted = await slack_api.call(ctx, "chat.postMessage", **args)
-    return {"channel": posted.get("channel"), "ts": posted.get("ts")}
+    """Post once: a retry after an attempt that may have posted looks for it by the outbox row's id."""
+    claim = outbox.current()
+    posted, adopted = await slack_api.post_once(
+        ctx, channel, NOTIFY_EVENT, {"outbox_id": str(claim.id if claim else "")}, thread_ts=thread_ts, text=text
+    )
+    return {"channel": posted.get("channel"), "ts": posted.get("ts"), "adopted": adopted}
 
 
 async def fill_changed_files(ctx: outbox.Context, payload: dict[str, Any]) -> dict[str, Any]:

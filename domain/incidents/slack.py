@@ -1,5 +1,8 @@
 """Outbox handlers that tell Slack about incidents: the announcement in SLACK_INCIDENTS_CHANNEL (its
-channel and ts stored on the incident), then every later change as a reply in that thread."""
+channel and ts stored on the incident), then every later change as a reply in that thread.
+
+Both carry Slack message ``metadata`` (the incident id; the outbox row for a reply), so a retry after an
+attempt that may have posted adopts that message instead of posting twice (``slack.post_once``)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ from jobs.outbox import Context, RetryLater
 
 PARENT_WAIT_S = 5.0
 ORDER_WAIT_S = 1.0
+ANNOUNCE_EVENT = "swarm_bridge_incident"
+UPDATE_EVENT = "swarm_bridge_incident_update"
+CLOCK_MARGIN_S = 600.0
 # Thread replies go out in the order they were queued: an earlier pending reply for the incident goes first.
 EARLIER_PENDING = """
 SELECT EXISTS (
@@ -36,10 +42,18 @@ async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     if incident.slack_thread_ts:
         return {"channel": incident.slack_channel_id, "ts": incident.slack_thread_ts, "existing": True}
     text, blocks = incident_messages.announcement(incident.row)
-    answer = await slack.call(ctx, "chat.postMessage", channel=channel, text=text, blocks=blocks)
+    answer, adopted = await slack.post_once(
+        ctx,
+        channel,
+        ANNOUNCE_EVENT,
+        {"incident_id": str(incident.id)},
+        oldest=incident.created_at.timestamp() - CLOCK_MARGIN_S,
+        text=text,
+        blocks=blocks,
+    )
     posted_channel, ts = answer.get("channel") or channel, answer["ts"]
     await incidents.set_slack_thread(ctx.pool, payload["incident_id"], posted_channel, ts)
-    return {"channel": posted_channel, "ts": ts}
+    return {"channel": posted_channel, "ts": ts, "adopted": adopted}
 
 
 async def thread_update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
@@ -56,10 +70,16 @@ async def thread_update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]
         raise RetryLater(ORDER_WAIT_S, "an earlier reply in this incident's thread is not sent yet")
     row = {**incident.row, "status": payload.get("status") or incident.status}
     text = incident_messages.update(row, payload.get("note"))
-    answer = await slack.call(
-        ctx, "chat.postMessage", channel=incident.slack_channel_id, thread_ts=incident.slack_thread_ts, text=text
+    claim = outbox.current()
+    answer, adopted = await slack.post_once(
+        ctx,
+        incident.slack_channel_id,
+        UPDATE_EVENT,
+        {"incident_id": str(incident.id), "outbox_id": str(claim.id if claim else "")},
+        thread_ts=incident.slack_thread_ts,
+        text=text,
     )
-    return {"ts": answer.get("ts")}
+    return {"ts": answer.get("ts"), "adopted": adopted}
 
 
 # The outbox kinds this module delivers (given to the wiring by the concept's setup).

@@ -9,7 +9,7 @@ per day, whatever the number of replicas or concurrent writers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -24,6 +24,7 @@ from jobs import outbox
 BUDGETS_KEY = "costs.daily_budgets_usd"
 CHANNEL_KEY = "costs.alert_channel"
 ALERT_KIND = "costs.budget_alert"
+ALERT_EVENT = "swarm_bridge_budget_alert"
 
 
 class GroupBy(StrEnum):
@@ -144,7 +145,10 @@ async def post_alert(ctx: outbox.Context, payload: dict[str, Any]) -> dict[str, 
     channel = await settings.get(ctx.pool, CHANNEL_KEY) or ctx.config.slack_incidents_channel
     if not channel:
         raise outbox.RetryLater(600, "no channel for budget alerts: set costs.alert_channel or SLACK_INCIDENTS_CHANNEL")
-    return await slack.call(ctx, "chat.postMessage", channel=channel, text=alert_text(payload))
+    key = {"agent_id": payload["agent_id"], "day": payload["day"]}
+    oldest = datetime.fromisoformat(payload["day"]).replace(tzinfo=UTC).timestamp() - 600
+    answer, adopted = await slack.post_once(ctx, channel, ALERT_EVENT, key, oldest=oldest, text=alert_text(payload))
+    return {"channel": answer.get("channel"), "ts": answer.get("ts"), "adopted": adopted}
 
 
 # The outbox kinds this module delivers (given to the wiring by the concept's setup).

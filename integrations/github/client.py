@@ -8,7 +8,7 @@ import time
 from github import Auth, Github, GithubException, RateLimitExceededException
 
 from config import Config
-from jobs.outbox import Context, RetryLater
+from jobs.outbox import Context, Permanent, RetryLater
 
 TIMEOUT_S = 15
 PER_PAGE = 100
@@ -47,7 +47,8 @@ def retry_after_s(headers: dict[str, str] | None, now: float) -> float:
 
 async def pull_request_files(ctx: Context, repo: str, number: int) -> list[tuple[str, str]]:
     """(filename, status) of every file pull request ``number`` of ``owner/name`` changed, all pages.
-    A rate limit (403 with GitHub's rate-limit message, or 429) becomes RetryLater."""
+    A rate limit (403 with GitHub's rate-limit message, or 429) becomes RetryLater; another 4xx (a missing
+    repository, bad credentials) is permanent; 5xx and network errors are retried with backoff."""
     gh = client(ctx)
     try:
         return await asyncio.to_thread(_files, gh, repo, number)
@@ -55,4 +56,6 @@ async def pull_request_files(ctx: Context, repo: str, number: int) -> list[tuple
         if isinstance(exc, RateLimitExceededException) or exc.status == 429:
             wait = retry_after_s(exc.headers, time.time())
             raise RetryLater(wait, f"GitHub rate limited ({exc.status}) for {repo}#{number}") from exc
+        if 400 <= exc.status < 500:
+            raise Permanent(f"GitHub refused {repo}#{number}: HTTP {exc.status}") from exc
         raise

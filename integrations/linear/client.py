@@ -1,7 +1,9 @@
 """The Linear GraphQL API (gql on LINEAR_API_URL with LINEAR_API_KEY), for outbox handlers.
 
 Rate limits (HTTP 429, or Linear's ``RATELIMITED`` error code) and a missing key become RetryLater, so
-the work waits in the outbox; other failures raise LinearError and are retried with backoff.
+the work waits in the outbox; another HTTP 4xx, or a GraphQL error whose code says the request itself is
+wrong (``REFUSED_CODES``), raises LinearRefused (permanent: the outbox row goes dead); other failures
+(5xx, timeouts, other GraphQL errors) raise LinearError and are retried with backoff.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError, TransportServerError
 
 import logs
-from jobs.outbox import Context, RetryLater
+from jobs.outbox import Context, Permanent, RetryLater
 
 TIMEOUT_S = 10
 DEFAULT_RETRY_S = 60.0
+REFUSED_CODES = frozenset(
+    {"AUTHENTICATION_ERROR", "FORBIDDEN", "INPUT_ERROR", "INVALID_INPUT", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+)
 
 TEAM_BY_KEY = """
 query TeamByKey($key: String!) {
@@ -56,6 +61,10 @@ mutation CommentCreate($input: CommentCreateInput!) {
 
 class LinearError(RuntimeError):
     pass
+
+
+class LinearRefused(LinearError, Permanent):
+    """Linear answered 4xx (not 429): retrying the same request cannot succeed."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +102,17 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float:
     return DEFAULT_RETRY_S
 
 
-def is_rate_limited(errors: list[Any] | None) -> bool:
+def _codes(errors: list[Any] | None) -> set[str]:
+    codes = set()
     for error in errors or []:
         ext = error.get("extensions") if isinstance(error, dict) else None
-        if isinstance(ext, dict) and str(ext.get("code", "")).upper() == "RATELIMITED":
-            return True
-    return False
+        if isinstance(ext, dict):
+            codes.add(str(ext.get("code", "")).upper())
+    return codes
+
+
+def is_rate_limited(errors: list[Any] | None) -> bool:
+    return "RATELIMITED" in _codes(errors)
 
 
 async def execute(ctx: Context, document: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -115,10 +129,14 @@ async def execute(ctx: Context, document: str, variables: dict[str, Any]) -> dic
     except TransportQueryError as exc:
         if is_rate_limited(exc.errors):
             raise RetryLater(retry_after_s(transport.response_headers), "Linear rate limited") from exc
-        raise LinearError(f"Linear refused the operation: {exc.errors}") from exc
+        if _codes(exc.errors) & REFUSED_CODES:
+            raise LinearRefused(f"Linear refused the operation: {exc.errors}") from exc
+        raise LinearError(f"Linear could not run the operation: {exc.errors}") from exc
     except TransportServerError as exc:
         if exc.code == 429:
             raise RetryLater(retry_after_s(transport.response_headers), "Linear rate limited") from exc
+        if exc.code is not None and 400 <= exc.code < 500:
+            raise LinearRefused(f"Linear refused the request: HTTP {exc.code}") from exc
         raise LinearError(f"Linear answered HTTP {exc.code}") from exc
 
 

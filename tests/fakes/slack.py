@@ -2,11 +2,17 @@
 
 It records every call, answers like Slack (the documented success bodies in
 ``tests/fixtures/slack/api_responses`` with the request's channel and a fresh ``ts``), and can be told
-to answer 429 with ``Retry-After`` or to be slow. It also plays Slack's Socket Mode server:
-``apps.connections.open`` (app-level token only) hands out ``ws://.../link``, where the fake says
-``hello``, lets a test ``push`` envelopes and collects the client's acks. For Sign in with Slack it serves
-the authorize page (``authorize_url``: signs in ``oidc_user`` and redirects back with a code),
-``openid.connect.token`` (client id and secret as HTTP Basic auth) and ``openid.connect.userInfo``.
+to answer 429 with ``Retry-After`` or to be slow. It keeps the messages it posted (``messages``, with
+their ``metadata`` and edits), which ``conversations.history`` / ``conversations.replies`` list, and it
+can fail like Slack on a bad night: 5xx answers (also in plain text, as a proxy in front of Slack does),
+a connection dropped after the message was posted, an answer that comes too late (after posting), or an
+``outage`` of such phases over time.
+
+It also plays Slack's Socket Mode server: ``apps.connections.open`` (app-level token only) hands out
+``ws://.../link``, where the fake says ``hello``, lets a test ``push`` envelopes and collects the client's
+acks. For Sign in with Slack it serves the authorize page (``authorize_url``: signs in ``oidc_user`` and
+redirects back with a code), ``openid.connect.token`` (client id and secret as HTTP Basic auth) and
+``openid.connect.userInfo``.
 """
 
 from __future__ import annotations
@@ -49,6 +55,41 @@ class Call:
 
 
 @dataclass
+class Message:
+    """A message the fake posted: what a channel's history shows, with how often it was edited."""
+
+    channel: str
+    ts: str
+    text: str
+    thread_ts: str | None = None
+    blocks: Any = None
+    metadata: dict[str, Any] | None = None
+    edits: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_slack(self, with_metadata: bool) -> dict[str, Any]:
+        found: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "bot_id": "BBOT"}
+        if self.thread_ts:
+            found["thread_ts"] = self.thread_ts
+        if self.blocks is not None:
+            found["blocks"] = self.blocks
+        if with_metadata and self.metadata:
+            found["metadata"] = self.metadata
+        return found
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of an outage: ``kind`` is "429", "5xx" or "timeout" (answer after ``stall_s``), for
+    ``only`` these methods when given (else every method of the outage)."""
+
+    kind: str
+    duration_s: float
+    retry_after: int = 1
+    stall_s: float = 0.0
+    only: frozenset[str] | None = None
+
+
+@dataclass
 class Link:
     """One Socket Mode WebSocket a client opened: the acks it sent back, and whether it is closed."""
 
@@ -78,6 +119,47 @@ class FakeSlack:
     )
     _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _access: dict[str, dict[str, Any]] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    _statuses: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    _drops: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _stalls: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    _outage: list[Phase] = field(default_factory=list)
+    _outage_methods: frozenset[str] = frozenset()
+    outage_started: float = 0.0
+    _late: set[asyncio.Future[dict[str, Any]]] = field(default_factory=set)
+
+    def answer_status(self, method: str, status: int = 500, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP ``status`` (nothing is posted)."""
+        self._statuses[method].extend([status] * times)
+
+    def drop_after_posting(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` take effect (the message is posted), then the connection
+        is closed without an answer: the caller cannot know it was posted."""
+        self._drops[method] += times
+
+    def stall(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` take effect but answer only after ``seconds``."""
+        self._stalls[method].extend([seconds] * times)
+
+    def outage(self, phases: list[Phase], methods: set[str]) -> float:
+        """From now on, ``methods`` fail phase after phase; returns when the outage ends (loop time)."""
+        self._outage, self._outage_methods = list(phases), frozenset(methods)
+        self.outage_started = asyncio.get_running_loop().time()
+        return self.outage_started + sum(p.duration_s for p in phases)
+
+    def _phase(self, method: str) -> Phase | None:
+        if method not in self._outage_methods:
+            return None
+        elapsed = asyncio.get_running_loop().time() - self.outage_started
+        for phase in self._outage:
+            if elapsed < phase.duration_s:
+                return phase if phase.only is None or method in phase.only else None
+            elapsed -= phase.duration_s
+        return None
+
+    def posted(self, channel: str | None = None) -> list[Message]:
+        """Messages posted (optionally in one channel), in the order they were posted."""
+        return [m for m in self.messages if channel is None or m.channel == channel]
 
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer 429 with ``Retry-After: retry_after``."""
@@ -172,6 +254,12 @@ class FakeSlack:
         channel = args.get("channel") or "C0FAKE"
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         if method == "chat.postMessage":
+            metadata = args.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            self.messages.append(
+                Message(channel, ts, args.get("text", ""), args.get("thread_ts"), args.get("blocks"), metadata)
+            )
             body = copy.deepcopy(RESPONSES["chat.postMessage"])
             body.update(channel=channel, ts=ts)
             body["message"].update(text=args.get("text", ""), ts=ts)
@@ -179,6 +267,10 @@ class FakeSlack:
                 body["message"]["thread_ts"] = args["thread_ts"]
             return body
         if method == "chat.update":
+            for message in self.messages:
+                if message.channel == channel and message.ts == args.get("ts"):
+                    message.edits.append({"text": args.get("text", ""), "blocks": args.get("blocks")})
+                    message.text, message.blocks = args.get("text", message.text), args.get("blocks", message.blocks)
             body = copy.deepcopy(RESPONSES["chat.update"])
             body.update(channel=channel, ts=args.get("ts"), text=args.get("text", ""))
             return body
@@ -189,6 +281,8 @@ class FakeSlack:
                 view = json.loads(view)
             body["view"].update(view or {})
             return body
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, args)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
         if method == "chat.getPermalink":
@@ -230,7 +324,64 @@ class FakeSlack:
             }
         return {"ok": True}
 
-    async def handle(self, request: web.Request) -> web.Response:
+    def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first for a channel (thread parents only), oldest first for a thread; metadata only when
+        ``include_all_metadata`` is asked, as Slack does; ``limit`` with a ``cursor`` (an offset) to page."""
+        channel = args.get("channel", "")
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = float(args.get("oldest") or 0)
+        in_channel = [m for m in self.messages if m.channel == channel and float(m.ts) > oldest]
+        if method == "conversations.replies":
+            parent = str(args.get("ts", ""))
+            found = [m for m in in_channel if m.ts == parent or m.thread_ts == parent]
+            found.sort(key=lambda m: float(m.ts))
+        else:
+            found = [m for m in in_channel if m.thread_ts in (None, m.ts)]
+            found.sort(key=lambda m: float(m.ts), reverse=True)
+        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 100)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": [m.as_slack(with_metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    async def _answer_late(self, method: str, args: dict[str, Any], stall_s: float) -> dict[str, Any]:
+        await asyncio.sleep(stall_s)
+        return self.answer(method, args)
+
+    async def _fault(self, method: str, args: dict[str, Any], request: web.Request) -> web.StreamResponse | None:
+        """The failure this call meets, if any (an answer to give instead, or None to answer normally)."""
+        phase = self._phase(method)
+        if phase is not None and phase.kind == "429":
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(phase.retry_after)}
+            )
+        if phase is not None and phase.kind == "5xx":
+            return web.Response(status=500, text="Internal Server Error")
+        if self._statuses[method]:
+            return web.Response(status=self._statuses[method].pop(0), text="upstream unavailable")
+        stall = phase.stall_s if phase is not None and phase.kind == "timeout" else 0.0
+        if self._stalls[method]:
+            stall = self._stalls[method].pop(0)
+        if stall:
+            # Slack finishes the call even when the caller gave up (the server cancels a handler whose
+            # client went away, so the late work runs in a task of its own).
+            late = asyncio.ensure_future(self._answer_late(method, args, stall))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+            return web.json_response(await asyncio.shield(late))
+        if self._drops[method]:
+            self._drops[method] -= 1
+            self.answer(method, args)
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=200)
+        return None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         if request.content_type == "application/json":
             args = await request.json()
@@ -263,6 +414,9 @@ class FakeSlack:
             return web.json_response({"ok": True, **user} if user else {"ok": False, "error": "invalid_auth"})
         if self._errors[method]:
             return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
+        fault = await self._fault(method, args, request)
+        if fault is not None:
+            return fault
         if method == "apps.connections.open" and not token.startswith("xapp-"):
             return web.json_response({"ok": False, "error": "not_allowed_token_type"})
         return web.json_response(self.answer(method, args))

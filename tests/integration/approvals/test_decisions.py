@@ -178,7 +178,7 @@ async def test_cancel_withdraws_and_resumes_with_cancelled(harness: Harness) -> 
 
 
 async def test_update_waits_until_the_message_is_posted(harness: Harness) -> None:
-    harness.fake.fail("chat.postMessage", "channel_not_found")
+    harness.fake.answer_status("chat.postMessage", 500)
     approval_id = (await harness.create())["id"]
     await harness.deliver()
     await harness.client.post(f"/api/v1/approvals/{approval_id}/cancel", headers=SERVICE)

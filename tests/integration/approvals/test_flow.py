@@ -132,11 +132,19 @@ async def test_huge_details_stay_within_slack_limits(harness: Harness) -> None:
 
 
 async def test_post_waits_while_slack_rate_limits(harness: Harness) -> None:
+    """Retry-After is a delay on the outbox row, never a sleep inside the pass (it once took 30 s here)."""
     harness.fake.rate_limit("chat.postMessage", retry_after=30, times=3)
     approval_id = (await harness.create())["id"]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     await harness.deliver()
-    row = await harness.pool.fetchrow("SELECT status, attempts, last_error FROM outbox")
-    assert row["status"] == "pending" and "rate limited" in row["last_error"]
+    assert loop.time() - started < 10, "the pass slept through Retry-After"
+    assert len(harness.fake.called("chat.postMessage")) == 1, "no retry inside the pass"
+    row = await harness.pool.fetchrow(
+        "SELECT status, attempts, last_error, next_attempt_at - now() AS wait FROM outbox"
+    )
+    assert row["status"] == "pending" and "rate limited" in row["last_error"] and row["attempts"] == 0
+    assert 25 < row["wait"].total_seconds() <= 30, "due again after Retry-After"
     assert (await harness.get(approval_id))["slack_message_ts"] is None
 
 
