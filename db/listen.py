@@ -36,6 +36,10 @@ class Hub:
         self.listener_pid: int | None = None
         self.last_error: str | None = None
 
+    def status(self) -> dict[str, object]:
+        """For /readyz: ready while the LISTEN connection is up."""
+        return {"ready": self.listening.is_set(), "pid": self.listener_pid, "error": self.last_error}
+
     def subscribe(self, channel: str, key: str | None = None) -> asyncio.Event:
         wake = asyncio.Event()
         self._subscribers[channel][key].add(wake)
