@@ -35,7 +35,7 @@ class Pool(asyncpg.Pool):  # type: ignore[misc]
 
     acquire_timeout_s = ACQUIRE_TIMEOUT_S
 
-    async def _acquire(self, timeout: float | None) -> Any:
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's signature)
         bound = self.acquire_timeout_s if timeout is None else timeout
         try:
             return await super()._acquire(bound)
