@@ -22,6 +22,7 @@ import asyncpg
 import logs
 
 PING_S = 10.0
+APPLICATION_NAME = "swarm-bridge listen"  # how the connection shows in pg_stat_activity
 MAX_BACKOFF_S = 5.0
 
 
@@ -85,7 +86,9 @@ class Hub:
         backoff = 0.1
         while not self.closing:
             try:
-                conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=10)
+                conn: asyncpg.Connection = await asyncpg.connect(
+                    dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
