@@ -71,9 +71,7 @@ async def test_the_listen_connection_killed_and_kept_down(db_proxy: Any, own_dat
         before = await new_approval(http, app, "before")
         await wait_for(lambda: posts_of(fake, before), 15)
         target = f"agent-{uuid.uuid4().hex[:6]}"
-        async with http.get(
-            f"{app.url}/api/v1/events/stream", params={"target": target}, headers=SERVICE
-        ) as response:
+        async with http.get(f"{app.url}/api/v1/events/stream", params={"target": target}, headers=SERVICE) as response:
             stream = SSE(response)
             await stream.until_connected()
             await publish(http, app, 0, target)
@@ -127,7 +125,8 @@ async def test_the_listen_connection_killed_and_kept_down(db_proxy: Any, own_dat
     print(
         f"\nFAULT listen: injected pg_terminate_backend(listen pid {pid}) + new connections refused;"
         f" /readyz 503 naming listen; events lost 0 doubled 0 (6 of 6 in order); Slack posts {counts};"
-        f" long-polls answered {[round(a[2] - decided, 2) for a in answers]} s after decision; supervisor crashes {len(crashes)};"
+        f" long-polls answered {[round(a[2] - decided, 2) for a in answers]} s after the decision;"
+        f" supervisor crashes {len(crashes)};"
         f" recovery after the fault ended: {recovery_s:.2f} s"
     )
 
