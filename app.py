@@ -28,7 +28,7 @@ from db.listen import Hub
 from domain import approvals, coding_requests, incidents, ledger, metrics
 from domain.approvals import store as approval_store
 from domain.bus import events as bus
-from handlers import commands, errors, health, slack, webhooks
+from handlers import access, commands, errors, health, slack, webhooks
 from handlers.api import actions, analytics, auth, costs, events, openapi
 from handlers.api import approvals as approvals_api
 from handlers.api import coding_requests as coding_requests_api
@@ -121,7 +121,7 @@ def wire() -> Wiring:
 
 def build_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[errors.json_errors, auth.authenticate],
+        middlewares=[access.access_log, errors.json_errors, auth.authenticate],
         client_max_size=MAX_BODY,
     )
     app[CONFIG] = config
