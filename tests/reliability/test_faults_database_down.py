@@ -59,7 +59,8 @@ async def test_database_down_while_deliveries_arrive(db_proxy: Any, own_database
         stop = asyncio.Event()
         senders = [asyncio.create_task(sender(http, stop)) for _ in range(3)]
         await wait_for(lambda: len(ledger.acked()) >= 10, 20)
-        waiting = asyncio.create_task(status_of(http, f"{app.url}/api/v1/approvals/{approval}?wait=30", headers=SERVICE))
+        poll_url = f"{app.url}/api/v1/approvals/{approval}"
+        waiting = asyncio.create_task(status_of(http, f"{poll_url}?wait=30", headers=SERVICE))
 
         # The fault.
         phase["name"] = "down"
@@ -67,7 +68,7 @@ async def test_database_down_while_deliveries_arrive(db_proxy: Any, own_database
         proxy.drop()
         began = time.monotonic()
         assert await wait_for(lambda: _readyz(http, app, 503), 10)
-        long_polls = [await status_of(http, f"{app.url}/api/v1/approvals/{approval}?wait=5", headers=SERVICE)]
+        long_polls = [await status_of(http, f"{poll_url}?wait=5", headers=SERVICE)]
         long_polls.append(await asyncio.wait_for(waiting, 15))
         await wait_for(lambda: time.monotonic() - began > DOWN_S, DOWN_S + 5)
 
@@ -106,7 +107,8 @@ async def test_database_down_while_deliveries_arrive(db_proxy: Any, own_database
     print(
         f"\nFAULT database down {DOWN_S:.0f} s: deliveries {len(ledger.answers)}, answers {ledger.statuses()},"
         f" during the outage {sorted(set(map(str, down)))}; long-polls {long_polls}; lost {len(lost)}"
-        f" doubled {len(doubled)}; left 'received' by the cut {left_received}; /readyz 200 again {recovery_s:.2f} s after the database came back"
+        f" doubled {len(doubled)}; left 'received' by the cut {left_received};"
+        f" /readyz 200 again {recovery_s:.2f} s after the database came back"
     )
 
 
