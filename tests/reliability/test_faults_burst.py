@@ -12,8 +12,8 @@ import aiohttp
 import asyncpg
 
 from db.connect import ACQUIRE_TIMEOUT_S
-from tests.reliability.conftest import AppProcess, wait_for
 from tests.conftest import bearer
+from tests.reliability.conftest import AppProcess, wait_for
 from tests.reliability.deliveries import SENTRY_SECRET, Delivery, delivery, per_issue, send
 
 BURST = 40  # the pool holds 10
