@@ -20,26 +20,26 @@ import os
 import sys
 from collections.abc import AsyncIterator
 
-import asyncpg
 import sentry_sdk
 from aiohttp import web
 
 import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
-from db.listen import Hub, running
+from db.listen import Hub
 from domain import approvals, coding_requests, incidents, ledger, metrics
 from domain.approvals import store as approval_store
 from domain.bus import events as bus
-from handlers import commands, console, errors, health, slack, webhooks
+from handlers import access, commands, console, errors, health, slack, webhooks
 from handlers.api import actions, analytics, auth, costs, events, openapi
 from handlers.api import approvals as approvals_api
 from handlers.api import coding_requests as coding_requests_api
 from handlers.api import incidents as incidents_api
 from handlers.api import metrics as metrics_api
 from handlers.api import settings as settings_api
-from handlers.keys import CONFIG, DSN, HUB, POOL, WIRING
+from handlers.keys import CONFIG, DSN, HUB, POOL, SUPERVISOR, WIRING
 from jobs import inbox, outbox, scheduler
+from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
 # Each concept adds its webhook callbacks, outbox handlers and jobs; each edge its routes and listeners.
@@ -71,11 +71,11 @@ async def embedded_postgres(app: web.Application) -> AsyncIterator[None]:
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    """The asyncpg pool, after migrations have brought the schema up to date."""
+    """The asyncpg pool, after migrations have brought the schema up to date (on a connection of their
+    own, without the pool's command timeout: a replica waiting on another's migration just waits)."""
+    applied = await migrate.migrate_dsn(app[DSN])
     pool = await connect.create_pool(app[DSN])
     try:
-        async with pool.acquire() as conn:
-            applied = await migrate.migrate(conn)
         logs.event("db.ready", applied=applied)
         app[POOL] = pool
         yield
@@ -84,8 +84,14 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def listen_hub(app: web.Application) -> AsyncIterator[None]:
-    async with running(app[HUB], app[DSN]):
-        yield
+    hub, dsn = app[HUB], app[DSN]
+    app[SUPERVISOR].start("listen", lambda: hub.run(dsn), probe=hub.status)
+    with contextlib.suppress(TimeoutError):  # serve listening from the first request; /readyz says if not
+        async with asyncio.timeout(10):
+            await hub.listening.wait()
+    yield
+    hub.close()
+    await app[SUPERVISOR].stop("listen")
 
 
 async def close_hub(app: web.Application) -> None:
@@ -93,21 +99,21 @@ async def close_hub(app: web.Application) -> None:
 
 
 async def background_jobs(app: web.Application) -> AsyncIterator[None]:
-    config, wiring, pool = app[CONFIG], app[WIRING], app[POOL]
+    """The outbox worker and every scheduler job loop, each a supervised component."""
+    config, wiring, pool, supervisor = app[CONFIG], app[WIRING], app[POOL], app[SUPERVISOR]
     if not config.run_jobs:
         yield
         return
     ctx = outbox.Context(pool=pool, config=config, handlers=wiring.outbox)
     wake = app[HUB].subscribe(outbox.CHANNEL)
-    tasks = [asyncio.create_task(outbox.run_worker(ctx, wake), name="outbox")]
+    names = ["outbox"]
+    supervisor.start("outbox", lambda: outbox.run_worker(ctx, wake))
     jobs = [*wiring.jobs, inbox.retry_job(wiring.router), inbox.retention_job(), outbox.retention_job()]
-    tasks += [asyncio.create_task(scheduler.run_forever(pool, job), name=job.name) for job in jobs]
+    for job in jobs:
+        names.append(f"job:{job.name}")
+        supervisor.start(names[-1], lambda job=job: scheduler.run_forever(pool, job))
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await supervisor.stop(*names)
 
 
 def wire() -> Wiring:
@@ -119,12 +125,13 @@ def wire() -> Wiring:
 
 def build_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[errors.json_errors, auth.authenticate],
+        middlewares=[access.access_log, errors.json_errors, auth.authenticate],
         client_max_size=MAX_BODY,
     )
     app[CONFIG] = config
     app[WIRING] = wire()
     app[HUB] = Hub(LISTEN_CHANNELS)
+    app[SUPERVISOR] = Supervisor()
     app.cleanup_ctx.extend([embedded_postgres, database, listen_hub, background_jobs])
     app.on_shutdown.append(close_hub)
     for edge in EDGES:
@@ -139,11 +146,7 @@ def init_sentry(config: Config) -> None:
 
 async def run_migrations(config: Config) -> int:
     async with embedded.database_url(config) as dsn:
-        conn = await asyncpg.connect(dsn)
-        try:
-            applied = await migrate.migrate(conn)
-        finally:
-            await conn.close()
+        applied = await migrate.migrate_dsn(dsn)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
     return 0
 

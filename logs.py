@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _logger = logging.getLogger("swarm_bridge")
+RESERVED = ("ts", "level", "event", "message", "exc")  # a field by one of these names is prefixed "field_"
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,7 +21,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.name != "swarm_bridge":
             line["message"] = record.getMessage()
-        line.update(getattr(record, "fields", {}))
+        for key, value in getattr(record, "fields", {}).items():
+            line[f"field_{key}" if key in RESERVED else key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

@@ -18,12 +18,47 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, **kwargs: Any) -> asyncpg.Pool:
+ACQUIRE_TIMEOUT_S = 5.0
+
+
+class AcquireTimeout(TimeoutError):
+    """No pooled connection came free in time: the service is saturated (or the database is slow)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"no database connection free within {timeout_s:g} s")
+        self.timeout_s = timeout_s
+
+
+class Pool(asyncpg.Pool):  # type: ignore[misc]
+    """asyncpg's pool whose every acquire (``pool.fetch`` and friends too) waits a bounded time, so a
+    burst larger than the pool gets a clear error instead of an unbounded queue."""
+
+    acquire_timeout_s = ACQUIRE_TIMEOUT_S
+
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's signature)
+        bound = self.acquire_timeout_s if timeout is None else timeout
+        try:
+            return await super()._acquire(bound)
+        except TimeoutError as exc:
+            raise AcquireTimeout(bound) from exc
+
+
+async def create_pool(dsn: str, *, acquire_timeout_s: float = ACQUIRE_TIMEOUT_S, **kwargs: Any) -> asyncpg.Pool:
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
     kwargs.setdefault("command_timeout", 30)
-    pool = await asyncpg.create_pool(dsn, init=init_connection, **kwargs)
-    assert pool is not None
+    kwargs.setdefault("max_queries", 50000)
+    kwargs.setdefault("max_inactive_connection_lifetime", 300.0)
+    pool = Pool(
+        dsn,
+        init=init_connection,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        loop=None,
+        **kwargs,
+    )
+    pool.acquire_timeout_s = acquire_timeout_s
+    await pool
     return pool
 
 
@@ -31,10 +66,9 @@ async def create_pool(dsn: str, **kwargs: Any) -> asyncpg.Pool:
 async def command_pool(config: Config) -> AsyncIterator[asyncpg.Pool]:
     """A small pool for a one-shot command (``python app.py replay`` ...), on a migrated database."""
     async with embedded.database_url(config) as dsn:
+        await migrate.migrate_dsn(dsn)
         pool = await create_pool(dsn, min_size=1, max_size=2)
         try:
-            async with pool.acquire() as conn:
-                await migrate.migrate(conn)
             yield pool
         finally:
             await pool.close()

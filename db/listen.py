@@ -22,6 +22,7 @@ import asyncpg
 import logs
 
 PING_S = 10.0
+APPLICATION_NAME = "swarm-bridge listen"  # how the connection shows in pg_stat_activity
 MAX_BACKOFF_S = 5.0
 
 
@@ -35,6 +36,10 @@ class Hub:
         self.listening = asyncio.Event()
         self.listener_pid: int | None = None
         self.last_error: str | None = None
+
+    def status(self) -> dict[str, object]:
+        """For /readyz: ready while the LISTEN connection is up."""
+        return {"ready": self.listening.is_set(), "pid": self.listener_pid, "error": self.last_error}
 
     def subscribe(self, channel: str, key: str | None = None) -> asyncio.Event:
         wake = asyncio.Event()
@@ -81,7 +86,9 @@ class Hub:
         backoff = 0.1
         while not self.closing:
             try:
-                conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=10)
+                conn: asyncpg.Connection = await asyncpg.connect(
+                    dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

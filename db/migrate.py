@@ -24,6 +24,12 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 APPLIED = "SELECT version, checksum FROM schema_migrations ORDER BY version"
 RECORD = "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)"
 HAS_PGVECTOR = "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'vector')"
+TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+LOCK = "SELECT pg_advisory_lock($1)"
+UNLOCK = "SELECT pg_advisory_unlock($1)"
+# A migration (or the wait for another replica's) may take as long as it takes: no server-side limits
+# either (Supabase sets a statement_timeout per role).
+NO_TIMEOUTS = "SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0"
 
 
 class MigrationError(RuntimeError):
@@ -63,7 +69,10 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
             "the PostgreSQL server has no pgvector extension ('vector'): install pgvector on it, "
             "or unset DATABASE_URL to use the embedded server, which ships it"
         )
-    await conn.execute("SELECT pg_advisory_lock($1)", locks.MIGRATIONS)
+    if not await conn.fetchval(TRY_LOCK, locks.MIGRATIONS):
+        logs.event("db.migration.waiting", reason="another process holds the migration lock")
+        await conn.execute(LOCK, locks.MIGRATIONS)
+        logs.event("db.migration.lock_acquired")
     try:
         await conn.execute(CREATE_TABLE)
         applied = {r["version"]: r["checksum"] for r in await conn.fetch(APPLIED)}
@@ -84,4 +93,15 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
             done.append(m.version)
         return done
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", locks.MIGRATIONS)
+        await conn.execute(UNLOCK, locks.MIGRATIONS)
+
+
+async def migrate_dsn(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Migrate on a connection of its own, with no command timeout (never the app pool's): a replica
+    that waits on another's migration lock, or a slow migration on a big adopted database, just waits."""
+    conn: asyncpg.Connection = await asyncpg.connect(dsn, command_timeout=None)
+    try:
+        await conn.execute(NO_TIMEOUTS)
+        return await migrate(conn, directory)
+    finally:
+        await conn.close()

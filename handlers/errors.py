@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 import logs
+from db.connect import AcquireTimeout
 from db.errors import UNAVAILABLE
 
 
@@ -36,6 +37,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         # PostgreSQL refused a value the request carried (a NUL character, a string too long for its
         # column, a number out of range): the caller's input, not our failure.
         return json_error(400, f"invalid value: {exc}")
+    except AcquireTimeout as exc:
+        logs.event("http.pool_exhausted", logging.WARNING, path=request.path, waited_s=exc.timeout_s)
+        response = json_error(503, f"too busy: {exc}, retry later", reason="pool_exhausted")
+        response.headers["Retry-After"] = "1"
+        return response
     except UNAVAILABLE as exc:
         logs.event("http.database_unavailable", logging.ERROR, path=request.path, error=str(exc))
         return json_error(503, "database unavailable, retry later")

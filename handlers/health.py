@@ -1,4 +1,9 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+``/readyz`` is 503 while the database does not answer, a migration is pending, or a critical background
+component (the LISTEN hub, the outbox worker, a job loop) is down or restarting; the JSON names it and
+carries every component's state.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import asyncio
 from aiohttp import web
 
 from db import migrate
-from handlers.keys import POOL
+from handlers.keys import POOL, SUPERVISOR
 
 routes = web.RouteTableDef()
 
@@ -19,15 +24,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
+    down, components = request.app[SUPERVISOR].report()
     try:
         async with asyncio.timeout(3):
             async with request.app[POOL].acquire() as conn:
                 waiting = await migrate.pending(conn)
     except Exception as exc:  # any failure to reach the database means not ready
-        return web.json_response({"error": "database unreachable", "detail": str(exc)}, status=503)
+        body = {"error": "database unreachable", "detail": str(exc), "components": components}
+        return web.json_response(body, status=503)
     if waiting:
         return web.json_response({"error": "migrations pending", "pending": waiting}, status=503)
-    return web.json_response({"ok": True})
+    if down:
+        body = {"error": f"not running: {', '.join(down)}", "down": down, "components": components}
+        return web.json_response(body, status=503)
+    return web.json_response({"ok": True, "components": components})
 
 
 def setup(app: web.Application) -> None:

@@ -8,6 +8,7 @@ from aiohttp import web
 from config import Config
 from db.listen import Hub
 from integrations.slack.usergroups import GroupMembers
+from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
 CONFIG = web.AppKey("config", Config)
@@ -16,3 +17,4 @@ DSN = web.AppKey("dsn", str)  # the database URL (the embedded server's when DAT
 HUB = web.AppKey("listen_hub", Hub)  # the process's one LISTEN connection (bus, outbox, long-polls)
 WIRING = web.AppKey("wiring", Wiring)  # what the domain concepts registered: webhook router, outbox, jobs
 GROUP_MEMBERS = web.AppKey("group_members", GroupMembers)  # Slack user groups, cached per app
+SUPERVISOR = web.AppKey("supervisor", Supervisor)  # the background components, restarted when they crash

@@ -9,6 +9,7 @@ heartbeat every ``HEARTBEAT_S`` seconds, which also re-reads the table as a safe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -147,6 +148,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         await response.write(f"retry: 1000\n: connected at {last}\n\n".encode())
         expires = float(caller(request).claims.get("exp", 0)) or None
+        loop = asyncio.get_running_loop()
+        beat_at = loop.time() + HEARTBEAT_S  # a fixed schedule: no wake-up (a busy bus) postpones it
         while not hub.closing and (expires is None or time.time() < expires):  # an expired token ends it
             wake.clear()
             async with as_caller(request) as conn:
@@ -154,14 +157,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
             for event in events:
                 await response.write(frame(event))  # waits while the client is slow: bounded buffer
                 last = event.seq
+            if loop.time() >= beat_at:
+                await response.write(b": heartbeat\n\n")
+                beat_at = loop.time() + HEARTBEAT_S
             if len(events) == PAGE:
                 continue
-            idle_s = HEARTBEAT_S if expires is None else max(0.0, min(HEARTBEAT_S, expires - time.time()))
-            try:
-                async with asyncio.timeout(idle_s):
+            idle_s = beat_at - loop.time()
+            if expires is not None:
+                idle_s = min(idle_s, expires - time.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, idle_s)):
                     await wake.wait()
-            except TimeoutError:
-                await response.write(b": heartbeat\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     except Exception as exc:  # after prepare() there is no JSON error to send: end, the client resumes

@@ -25,6 +25,10 @@ from handlers.keys import CONFIG
 from integrations.slack import client as slack_api
 
 BOLT = web.AppKey("bolt", AsyncApp)
+DRAIN_S = 10.0
+# Bolt runs each listener in a task of its own and answers Slack as soon as the listener acks; the task's
+# coroutine is this function of slack_bolt's asyncio runner. Nothing else tracks those tasks.
+LISTENER_TASK = "run_ack_function_asynchronously"
 
 
 def build_bolt(config: Config) -> AsyncApp:
@@ -76,9 +80,32 @@ async def socket_mode(app: web.Application) -> AsyncIterator[None]:
         await handler.close_async()  # type: ignore[no-untyped-call]
 
 
+def running_listeners() -> list[asyncio.Task[object]]:
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and getattr(t.get_coro(), "__qualname__", "").endswith(LISTENER_TASK)
+    ]
+
+
+async def drain_listeners(app: web.Application) -> None:
+    """At shutdown, let listeners still working after their ack finish (bounded by ``DRAIN_S``), while
+    the pool and clients they use are still open."""
+    pending = running_listeners()
+    if not pending:
+        return
+    logs.event("slack.listeners.draining", count=len(pending))
+    _, late = await asyncio.wait(pending, timeout=DRAIN_S)
+    for task in late:
+        task.cancel()
+    if late:
+        logs.event("slack.listeners.cancelled", logging.WARNING, count=len(late), waited_s=DRAIN_S)
+
+
 def setup(app: web.Application) -> AsyncApp:
     bolt = build_bolt(app[CONFIG])
     app[BOLT] = bolt
     app.router.add_post("/slack/events", events)
     app.cleanup_ctx.append(socket_mode)
+    app.on_shutdown.append(drain_listeners)
     return bolt

@@ -1,4 +1,6 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut: every open connection is dropped by ``drop()``."""
+"""A TCP proxy on 127.0.0.1 that a test can cut: every open connection is dropped by ``drop()``, and
+while ``refusing`` is set new connections are closed at once (the server looks down). The upstream is a
+TCP ``host:port`` or, with ``unix_path``, a Unix socket (the embedded PostgreSQL listens on one)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from collections.abc import AsyncIterator
 
 
 class Proxy:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, unix_path: str | None = None) -> None:
         self.target = (host, port)
+        self.unix_path = unix_path
+        self.refusing = False
         self.port = 0
         self.connections = 0
         self._writers: set[asyncio.StreamWriter] = set()
@@ -24,7 +28,13 @@ class Proxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        if self.refusing:
+            writer.transport.abort()
+            return
+        if self.unix_path is not None:
+            up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
         self._writers |= {writer, up_writer}
         try:
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
@@ -47,8 +57,8 @@ class Proxy:
 
 
 @contextlib.asynccontextmanager
-async def tcp_proxy(host: str, port: int) -> AsyncIterator[Proxy]:
-    proxy = Proxy(host, port)
+async def tcp_proxy(host: str, port: int, *, unix_path: str | None = None) -> AsyncIterator[Proxy]:
+    proxy = Proxy(host, port, unix_path=unix_path)
     await proxy.start()
     try:
         yield proxy

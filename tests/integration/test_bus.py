@@ -8,6 +8,10 @@ import asyncpg
 
 from domain.bus import events as bus
 
+WAITING_ON_A_LOCK = (
+    "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
 
 async def test_publish_and_read_in_order(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
@@ -34,7 +38,9 @@ async def test_an_offset_is_given_in_commit_order(pool: asyncpg.Pool) -> None:
                 " VALUES ('x', 'y', 'test.fast')"
             )
         )
-        await asyncio.sleep(0.2)
+        async with asyncio.timeout(10):  # the second publisher waits for the first to commit
+            while not fast.done() and not await pool.fetchval(WAITING_ON_A_LOCK):
+                await asyncio.sleep(0.01)
         assert not fast.done(), "the second publisher waits for the first to commit"
         await tx.commit()
         await fast
@@ -66,8 +72,8 @@ async def test_publish_notifies_listeners_on_commit(pool: asyncpg.Pool) -> None:
     try:
         async with pool.acquire() as conn, conn.transaction():
             await bus.publish(conn, "test.n", {})
-            await asyncio.sleep(0.1)
-            assert got.empty(), "nothing before the commit"
+            await pool.execute("SELECT pg_notify('agent_events', 'marker')")  # committed: delivered now
+            assert await asyncio.wait_for(got.get(), 5) == "marker", "nothing before the commit"
         seq = int(await asyncio.wait_for(got.get(), 5))
         assert [e.seq for e in await bus.read_after(pool, seq - 1)] == [seq]
     finally:

@@ -12,11 +12,13 @@ from aiohttp.test_utils import TestClient
 
 from app import wire
 from config import Config
+from domain.ledger import costs
 from jobs import outbox
 from tests.conftest import bearer
 from tests.fakes.slack import fake_slack
 
 SERVICE = bearer("service_role", sub="ops-agent")
+WAITING_ON_AN_ADVISORY_LOCK = "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
 READER = bearer("authenticated")
 
 
@@ -168,16 +170,33 @@ async def test_config_is_validated_against_its_schema(client: TestClient[Any, An
     assert too_big.status == 400 and "6 is greater than the maximum of 5" in (await too_big.json())["error"]
 
 
-async def test_concurrent_costs_that_cross_the_budget_together_alert_once(
-    client: TestClient[Any, Any], pool: asyncpg.Pool
-) -> None:
+async def test_concurrent_costs_that_cross_the_budget_together_alert_once(pool: asyncpg.Pool) -> None:
+    """Two costs of 0.6 against a budget of 1, in overlapping transactions: only together do they cross it.
+    The second waits for the first's commit on the per-agent lock and sees 1.2; without the lock each sees
+    only its own 0.6 and nobody alerts."""
     await pool.execute(
         "UPDATE agent_swarm_config SET config_value = $1 WHERE config_key = 'costs.daily_budgets_usd'", {"*": "1"}
     )
-    body = {"agent_id": "twins", "cost_type": "llm", "amount_usd": "0.6"}
-    answers = await asyncio.gather(*(client.post("/api/v1/costs", json=body, headers=SERVICE) for _ in range(4)))
-    flags = [(await a.json())["budget_alert_queued"] for a in answers]
-    assert sorted(flags) == [False, False, False, True]
+    first, second = await pool.acquire(), await pool.acquire()
+    try:
+        tx = first.transaction()
+        await tx.start()
+        _, first_alerted = await costs.record(first, "twins", "llm", Decimal("0.6"))
+
+        async def second_cost() -> bool:
+            async with second.transaction():
+                return (await costs.record(second, "twins", "llm", Decimal("0.6")))[1]
+
+        racing = asyncio.create_task(second_cost())
+        async with asyncio.timeout(10):  # the second is done, or waiting on the first's lock
+            while not racing.done() and not await pool.fetchval(WAITING_ON_AN_ADVISORY_LOCK):
+                await asyncio.sleep(0.01)
+        await tx.commit()
+        second_alerted = await asyncio.wait_for(racing, 10)
+    finally:
+        await pool.release(first)
+        await pool.release(second)
+    assert (first_alerted, second_alerted) == (False, True)
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE dedupe_key LIKE 'budget:twins:%'") == 1
 
 
