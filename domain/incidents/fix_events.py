@@ -34,7 +34,6 @@ IS_OWN_COMMENT = "SELECT EXISTS (SELECT 1 FROM linear_own_changes WHERE identifi
 KNOWN_TEAMS = """
 SELECT team_key FROM sentry_error_mappings WHERE team_key IS NOT NULL
 UNION SELECT team_key FROM fix_metrics WHERE team_key IS NOT NULL
-UNION SELECT split_part(linear_issue_id, '-', 1) FROM fix_metrics WHERE linear_issue_id IS NOT NULL
 UNION SELECT r.value FROM agent_swarm_config c, jsonb_each_text(c.config_value -> 'sentry_projects') r
       WHERE c.config_key = 'linear.routing' AND jsonb_typeof(c.config_value -> 'sentry_projects') = 'object'
 """

@@ -116,7 +116,9 @@ async def test_event_alert_of_an_unknown_issue_opens_its_incident(world: World) 
     assert incident["title"] == "ReferenceError: heck is not defined" and incident["severity"] == "high"
     assert incident["affected_services"] == ["front-end"]
     fix = await world.pool.fetchrow("SELECT * FROM fix_metrics WHERE sentry_issue_id = '1117540176'")
-    assert fix["error_type"] == "ReferenceError" and fix["detected_at"].isoformat() == "2019-08-19T21:06:17.677000+00:00"
+    assert (
+        fix["error_type"] == "ReferenceError" and fix["detected_at"].isoformat() == "2019-08-19T21:06:17.677000+00:00"
+    )
     queued = await world.pool.fetch("SELECT kind FROM outbox WHERE payload ->> 'sentry_issue_id' = '1117540176'")
     assert [r["kind"] for r in queued] == ["linear.create_issue"]
     await world.drain()
