@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from db import migrate
+from domain.incidents import activity
 from handlers.keys import POOL
 
 routes = web.RouteTableDef()
@@ -23,10 +24,13 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(3):
             async with request.app[POOL].acquire() as conn:
                 waiting = await migrate.pending(conn)
+                deleted = [] if waiting else await activity.deleted_installations(conn)
     except Exception as exc:  # any failure to reach the database means not ready
         return web.json_response({"error": "database unreachable", "detail": str(exc)}, status=503)
     if waiting:
         return web.json_response({"error": "migrations pending", "pending": waiting}, status=503)
+    if deleted:  # still ready: Sentry simply sends nothing more for these organizations
+        return web.json_response({"ok": True, "sentry_installations_deleted": deleted})
     return web.json_response({"ok": True})
 
 
