@@ -124,6 +124,7 @@ async def test_sentry_installation_is_recorded_and_a_deletion_shown_by_readyz(wo
 
 async def test_seer_root_cause_and_pr_are_the_incidents_notes_and_fix(world: World) -> None:
     await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")
+    await world.drain()
     await world.send.sentry(corpus_bytes("sentry", "seer.root_cause_completed.sentry-docs"), "seer")
     await world.send.sentry(corpus_bytes("sentry", "seer.pr_created.sentry-docs"), "seer")
     incident = await world.pool.fetchrow("SELECT * FROM infrastructure_incidents")
@@ -132,8 +133,10 @@ async def test_seer_root_cause_and_pr_are_the_incidents_notes_and_fix(world: Wor
     assert fix["github_pr_url"] == "https://github.com/owner/repo/pull/123" and fix["fix_method"] == "seer"
     assert fix["fix_started_at"] is not None and "bug here" in fix["notes"]
     await world.drain()
+    await world.make_due()  # thread replies go out in order: the second waited for the first
+    await world.drain()
     texts = [c.args["text"] for c in world.slack.called("chat.postMessage")]
-    assert any("Seer opened a fix" in t for t in texts) and any("Root cause" in t for t in texts)
+    assert any("Seer opened a fix" in t for t in texts) and any("Root cause" in t for t in texts), texts
 
 
 async def test_linear_comment_on_a_mapped_issue_is_mirrored_but_not_our_own(world: World) -> None:
