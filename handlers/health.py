@@ -12,6 +12,7 @@ import asyncio
 from aiohttp import web
 
 from db import migrate
+from domain.incidents import activity
 from handlers.keys import POOL, SUPERVISOR
 
 routes = web.RouteTableDef()
@@ -29,6 +30,7 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(3):
             async with request.app[POOL].acquire() as conn:
                 waiting = await migrate.pending(conn)
+                deleted = [] if waiting else await activity.deleted_installations(conn)
     except Exception as exc:  # any failure to reach the database means not ready
         body = {"error": "database unreachable", "detail": str(exc), "components": components}
         return web.json_response(body, status=503)
@@ -37,7 +39,10 @@ async def readyz(request: web.Request) -> web.Response:
     if down:
         body = {"error": f"not running: {', '.join(down)}", "down": down, "components": components}
         return web.json_response(body, status=503)
-    return web.json_response({"ok": True, "components": components})
+    body = {"ok": True, "components": components}
+    if deleted:  # still ready: Sentry simply sends nothing more for these organizations
+        body["sentry_installations_deleted"] = deleted
+    return web.json_response(body)
 
 
 def setup(app: web.Application) -> None:

@@ -45,7 +45,8 @@ C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in COLUMNS.split(","))
 INSERT = f"""
 INSERT INTO coding_requests (source, source_id, source_url, title, description, request_type, priority,
                              assigned_agent, requested_by_id, requested_by_name, requested_by_email)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+WHERE NOT EXISTS (SELECT 1 FROM coding_requests WHERE source = $1 AND source_id = $2)
 ON CONFLICT (source, source_id) DO NOTHING
 RETURNING {COLUMNS}
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -23,6 +24,7 @@ from jobs import outbox
 
 LINEAR_CREATE = "linear.create_issue"
 LINEAR_REOPEN = "linear.reopen"
+LINEAR_COMMENT = "linear.comment"
 ROUTING_KEY = "linear.routing"
 
 
@@ -47,6 +49,21 @@ def linear_description(issue: SentryIssue) -> str:
     if issue.first_seen:
         lines.append(f"First seen: {issue.first_seen.isoformat()}")
     return "\n".join(lines)
+
+
+def linear_create_payload(issue: SentryIssue, now: datetime) -> dict[str, Any]:
+    """What the outbox needs to open the Linear issue of a Sentry issue."""
+    return {
+        "sentry_issue_id": issue.issue_id,
+        "linear_uuid": str(uuid.uuid4()),
+        "project": issue.project,
+        "title": f"[Sentry] {issue.title}"[:250],
+        "description": linear_description(issue),
+        "error_type": issue.error_type,
+        "first_seen": (issue.first_seen or now).isoformat(),
+        "last_seen": (issue.last_seen or issue.first_seen or now).isoformat(),
+        "count": issue.count,
+    }
 
 
 async def ensure_incident(conn: asyncpg.Connection, issue: SentryIssue, *, now: datetime) -> tuple[Incident, bool]:
@@ -86,20 +103,7 @@ async def ensure_incident(conn: asyncpg.Connection, issue: SentryIssue, *, now: 
         ),
     )
     await outbox.enqueue(
-        conn,
-        LINEAR_CREATE,
-        {
-            "sentry_issue_id": issue.issue_id,
-            "linear_uuid": str(uuid.uuid4()),
-            "project": issue.project,
-            "title": f"[Sentry] {issue.title}"[:250],
-            "description": linear_description(issue),
-            "error_type": issue.error_type,
-            "first_seen": (issue.first_seen or now).isoformat(),
-            "last_seen": (issue.last_seen or issue.first_seen or now).isoformat(),
-            "count": issue.count,
-        },
-        dedupe_key=f"{LINEAR_CREATE}:sentry:{issue.issue_id}",
+        conn, LINEAR_CREATE, linear_create_payload(issue, now), dedupe_key=f"{LINEAR_CREATE}:sentry:{issue.issue_id}"
     )
     return incident, True
 
@@ -121,10 +125,31 @@ async def regression(conn: asyncpg.Connection, mapping: Mapping, *, now: datetim
             error_details={"regression_of": str(previous.id) if previous else None, "cause": cause},
             affected_services=tuple(previous.row.get("affected_services") or ()) if previous else (),
             sentry_issue_id=mapping.sentry_issue_id,
-            linear_issue_id=mapping.linear_issue_id,
+            linear_issue_id=None if mapping.status == MappingStatus.UNLINKED else mapping.linear_issue_id,
         ),
         now=now,
     )
+    if mapping.status == MappingStatus.UNLINKED:
+        await outbox.enqueue(
+            conn,
+            LINEAR_CREATE,
+            {
+                "sentry_issue_id": mapping.sentry_issue_id,
+                "linear_uuid": str(uuid.uuid4()),
+                "project": (incident.row.get("affected_services") or [None])[0],
+                "title": f"[Sentry] {incident.title}"[:250],
+                "description": (
+                    f"Sentry issue {mapping.sentry_issue_id} is back ({cause}); its Linear issue "
+                    f"{mapping.linear_issue_id} was deleted. Incident #{incident.incident_number}."
+                ),
+                "error_type": mapping.error_type,
+                "first_seen": now.isoformat(),
+                "last_seen": now.isoformat(),
+                "count": 0,
+            },
+            dedupe_key=f"{LINEAR_CREATE}:sentry:{mapping.sentry_issue_id}:{incident.id}",
+        )
+        return incident
     await outbox.enqueue(
         conn,
         LINEAR_REOPEN,
@@ -153,22 +178,38 @@ async def on_issue(conn: asyncpg.Connection, issue: SentryIssue, action: str, *,
         await incidents.transition(conn, incident.id, Transition.IGNORE, now=now, note=f"{action} in Sentry")
         await sentry_mappings.set_status(conn, issue.issue_id, MappingStatus.IGNORED)
     elif action == IssueAction.UNRESOLVED:
-        mapping = await sentry_mappings.reopen(conn, issue.issue_id)
+        mapping = await sentry_mappings.reopen(conn, issue.issue_id) or await _unlinked_and_closed(conn, issue.issue_id)
         if mapping is not None:
             await regression(conn, mapping, now=now, cause="unresolved in Sentry")
 
 
+async def _unlinked_and_closed(conn: asyncpg.Connection, sentry_issue_id: str) -> Mapping | None:
+    """An unlinked mapping whose latest incident is closed: the issue coming back is a regression."""
+    mapping = await sentry_mappings.get(conn, sentry_issue_id)
+    if mapping is None or mapping.status != MappingStatus.UNLINKED:
+        return None
+    latest = await incidents.latest_for_sentry(conn, sentry_issue_id)
+    return mapping if latest is not None and not is_open(latest.status) else None
+
+
 async def on_event(conn: asyncpg.Connection, event: SentryEvent, *, now: datetime) -> None:
-    """One more event of a known issue: count it; after a resolution it is a regression."""
+    """One more event of an issue: count it; after a resolution it is a regression. An issue not seen
+    before (alert rules send issues this way) opens its incident as ``issue.created`` does."""
     await locks.xact_lock(conn, locks.incident("sentry", event.issue_id))
     counted = await sentry_mappings.record_event(conn, event.issue_id, event.seen_at or now)
     if counted is None:
-        # The Linear issue (and so the mapping) may not exist yet: keep the count on the incident.
-        await incidents.count_pending_event(conn, event.issue_id)
+        if await incidents.latest_for_sentry(conn, event.issue_id) is None:
+            await ensure_incident(conn, event.issue, now=now)  # its Linear issue starts with this event counted
+        else:
+            # The Linear issue (and so the mapping) does not exist yet: keep the count on the incident.
+            await incidents.count_pending_event(conn, event.issue_id)
         return
     mapping, previous_status = counted
+    cause = f"new event {event.event_id or ''}".strip()
     if previous_status == MappingStatus.RESOLVED:
-        await regression(conn, mapping, now=now, cause=f"new event {event.event_id or ''}".strip())
+        await regression(conn, mapping, now=now, cause=cause)
+    elif previous_status == MappingStatus.UNLINKED and await _unlinked_and_closed(conn, event.issue_id):
+        await regression(conn, mapping, now=now, cause=cause)
 
 
 async def on_metric_alert(conn: asyncpg.Connection, alert: MetricAlert, *, now: datetime) -> None:

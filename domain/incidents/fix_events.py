@@ -24,6 +24,19 @@ IS_OWN_CHANGE = "SELECT EXISTS (SELECT 1 FROM linear_own_changes WHERE identifie
 RECORD_OWN_CHANGE = """
 INSERT INTO linear_own_changes (identifier, updated_at, operation) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
 """
+# Comments this service wrote in Linear, by comment id (their Comment webhooks are not mirrored back).
+RECORD_OWN_COMMENT = """
+INSERT INTO linear_own_changes (identifier, updated_at, operation) VALUES ('comment:' || $1, now(), 'comment')
+ON CONFLICT DO NOTHING
+"""
+IS_OWN_COMMENT = "SELECT EXISTS (SELECT 1 FROM linear_own_changes WHERE identifier = 'comment:' || $1)"
+# The Linear team keys this service knows: of its mappings, its fix rows and the routing setting.
+KNOWN_TEAMS = """
+SELECT team_key FROM sentry_error_mappings WHERE team_key IS NOT NULL
+UNION SELECT team_key FROM fix_metrics WHERE team_key IS NOT NULL
+UNION SELECT r.value FROM agent_swarm_config c, jsonb_each_text(c.config_value -> 'sentry_projects') r
+      WHERE c.config_key = 'linear.routing' AND jsonb_typeof(c.config_value -> 'sentry_projects') = 'object'
+"""
 
 
 async def _lock_all(conn: asyncpg.Connection, identifiers: list[str]) -> None:
@@ -36,8 +49,22 @@ async def record_own_change(
     await conn.execute(RECORD_OWN_CHANGE, identifier, updated_at, operation)
 
 
+async def record_own_comment(conn: asyncpg.Connection | asyncpg.Pool, comment_id: str) -> None:
+    await conn.execute(RECORD_OWN_COMMENT, comment_id)
+
+
+async def is_own_comment(conn: asyncpg.Connection, comment_id: str) -> bool:
+    return bool(await conn.fetchval(IS_OWN_COMMENT, comment_id))
+
+
+async def known_teams(conn: asyncpg.Connection) -> frozenset[str]:
+    return frozenset(str(r[0]).upper() for r in await conn.fetch(KNOWN_TEAMS) if r[0])
+
+
 async def on_pull_request(conn: asyncpg.Connection, pr: PullRequest, *, now: datetime) -> None:
-    identifiers = list(pr.identifiers)
+    """An opened PR naming an incident's Linear issue starts its fix; merged, it completes the fix and
+    moves the incident to mitigating, with the PR and commit in its resolution steps."""
+    identifiers = list(pr.identifiers_of(await known_teams(conn)))
     if not identifiers:
         return
     await _lock_all(conn, identifiers)
@@ -48,6 +75,7 @@ async def on_pull_request(conn: asyncpg.Connection, pr: PullRequest, *, now: dat
         started = pr.created_at if pr.action == "opened" and pr.created_at else now
         await fix_timeline.start(conn, fixes, started, pr.url)
     elif pr.action == "closed" and pr.merged:
+        await _mitigate(conn, identifiers, pr, now=now)
         await fix_timeline.complete_by_merge(
             conn,
             fixes,
@@ -58,9 +86,34 @@ async def on_pull_request(conn: asyncpg.Connection, pr: PullRequest, *, now: dat
         )
 
 
+async def _mitigate(conn: asyncpg.Connection, identifiers: list[str], pr: PullRequest, *, now: datetime) -> None:
+    step = {"action": "merged", "pr_url": pr.url, "commit_sha": pr.merge_commit_sha, "merged_at": pr.merged_at}
+    for identifier in identifiers:
+        for incident in await incidents.open_for_linear(conn, identifier):
+            await incidents.append_step(conn, incident.id, step)
+            await incidents.transition(
+                conn, incident.id, Transition.MITIGATE, now=now, note=f"fix merged: {pr.url}", notify=True
+            )
+
+
+async def on_linear_removed(conn: asyncpg.Connection, issue: LinearIssue) -> str:
+    """A mapped Linear issue was deleted: the mapping is unlinked (a new issue is opened on the next
+    regression) and the incident's thread is told."""
+    mapping = await sentry_mappings.unlink(conn, issue.identifier)
+    if mapping is None:
+        return "unknown"
+    latest = await incidents.latest_for_sentry(conn, mapping.sentry_issue_id)
+    if latest is not None:
+        note = f"Linear issue {issue.identifier} was deleted; a new one will be opened if the issue comes back."
+        await incidents.tell_note(conn, latest, note, f"linear-removed:{issue.identifier}")
+    return "unlinked"
+
+
 async def on_linear_issue(conn: asyncpg.Connection, issue: LinearIssue, *, now: datetime) -> str:
     """Apply a known Linear issue's current state. Returns what happened (for logs and tests)."""
     await _lock_all(conn, [issue.identifier])
+    if issue.action == "remove":
+        return await on_linear_removed(conn, issue)
     if issue.updated_at and await conn.fetchval(IS_OWN_CHANGE, issue.identifier, issue.updated_at):
         return "own_change"
     mapping = await sentry_mappings.by_linear(conn, issue.identifier)
@@ -79,6 +132,10 @@ async def on_linear_issue(conn: asyncpg.Connection, issue: LinearIssue, *, now: 
     if issue.started or (issue.completed and issue.started_at):
         await fix_timeline.start(conn, fixes, issue.started_at or at)
     if issue.completed:
+        for incident in await incidents.open_for_linear(conn, issue.identifier):
+            await incidents.transition(
+                conn, incident.id, Transition.RESOLVE, now=now, by="linear", note=f"{issue.identifier} completed"
+            )
         await fix_timeline.complete_if_unset(conn, fixes, issue.completed_at or at, "linear")
         await sentry_mappings.set_status_by_linear(conn, issue.identifier, MappingStatus.RESOLVED)
     elif issue.canceled:

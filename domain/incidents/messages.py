@@ -59,3 +59,8 @@ def update(incident: dict[str, Any], note: str | None = None) -> str:
     if note:
         line += f"\n{_clip(note, 1000)}"
     return line
+
+
+def note(incident: dict[str, Any], text: str) -> str:
+    """A thread reply that is not a status change (a mirrored comment, a deleted Linear issue ...)."""
+    return f"Incident #{incident.get('incident_number')}: {_clip(text, 2000)}"

@@ -13,6 +13,7 @@ class MappingStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
     IGNORED = "ignored"
+    UNLINKED = "unlinked"  # its Linear issue was deleted: the next regression opens a new one
 
 
 GET = "SELECT * FROM sentry_error_mappings WHERE sentry_issue_id = $1"
@@ -37,8 +38,22 @@ RETURNING m.*, old.status AS previous_status
 REOPEN = """
 UPDATE sentry_error_mappings SET status = 'open' WHERE sentry_issue_id = $1 AND status = 'resolved' RETURNING *
 """
-SET_STATUS = "UPDATE sentry_error_mappings SET status = $2 WHERE sentry_issue_id = $1 AND status <> $2 RETURNING *"
-SET_STATUS_BY_LINEAR = "UPDATE sentry_error_mappings SET status = $2 WHERE linear_issue_id = $1 AND status <> $2"
+# An unlinked mapping stays unlinked until a new Linear issue is opened for it (RELINK).
+SET_STATUS = """
+UPDATE sentry_error_mappings SET status = $2 WHERE sentry_issue_id = $1 AND status <> $2 AND status <> 'unlinked'
+RETURNING *
+"""
+SET_STATUS_BY_LINEAR = """
+UPDATE sentry_error_mappings SET status = $2 WHERE linear_issue_id = $1 AND status <> $2 AND status <> 'unlinked'
+"""
+UNLINK = """
+UPDATE sentry_error_mappings SET status = 'unlinked' WHERE linear_issue_id = $1 AND status <> 'unlinked' RETURNING *
+"""
+RELINK = """
+UPDATE sentry_error_mappings SET linear_issue_id = $2, team_key = $3, status = $4
+WHERE sentry_issue_id = $1 AND status = 'unlinked'
+RETURNING *
+"""
 
 
 @dataclass(frozen=True)
@@ -118,3 +133,16 @@ async def set_status(conn: asyncpg.Connection, sentry_issue_id: str, status: Map
 
 async def set_status_by_linear(conn: asyncpg.Connection, identifier: str, status: MappingStatus) -> None:
     await conn.execute(SET_STATUS_BY_LINEAR, identifier, status.value)
+
+
+async def unlink(conn: asyncpg.Connection, identifier: str) -> Mapping | None:
+    """The Linear issue was deleted: the mapping is unlinked (None when none was linked to it)."""
+    r = await conn.fetchrow(UNLINK, identifier)
+    return Mapping.of(r) if r else None
+
+
+async def relink(
+    conn: asyncpg.Connection, sentry_issue_id: str, identifier: str, team_key: str, status: MappingStatus
+) -> Mapping | None:
+    r = await conn.fetchrow(RELINK, sentry_issue_id, identifier, team_key, status.value)
+    return Mapping.of(r) if r else None

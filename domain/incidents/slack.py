@@ -65,11 +65,14 @@ async def thread_update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]
         if not ctx.config.slack_incidents_channel:
             raise RetryLater(600, "SLACK_INCIDENTS_CHANNEL is not set: no incident thread to reply in yet")
         raise RetryLater(PARENT_WAIT_S, "the incident's announcement is not posted yet")
-    dedupe_key = f"{incidents.UPDATE}:{payload['incident_id']}:{payload.get('status')}"
+    dedupe_key = payload.get("dedupe_key") or f"{incidents.UPDATE}:{payload['incident_id']}:{payload.get('status')}"
     if await ctx.pool.fetchval(EARLIER_PENDING, dedupe_key, payload["incident_id"]):
         raise RetryLater(ORDER_WAIT_S, "an earlier reply in this incident's thread is not sent yet")
     row = {**incident.row, "status": payload.get("status") or incident.status}
-    text = incident_messages.update(row, payload.get("note"))
+    if payload.get("dedupe_key"):
+        text = incident_messages.note(row, payload.get("note") or "")
+    else:
+        text = incident_messages.update(row, payload.get("note"))
     claim = outbox.current()
     answer, adopted = await slack.post_once(
         ctx,

@@ -73,6 +73,24 @@ UPDATE infrastructure_incidents SET error_details = jsonb_set(
 WHERE id = (SELECT id FROM infrastructure_incidents WHERE sentry_issue_id = $1
             ORDER BY created_at DESC, incident_number DESC LIMIT 1)
 """
+APPEND_STEP = """
+UPDATE infrastructure_incidents
+SET resolution_steps = COALESCE(resolution_steps, '[]'::jsonb) || jsonb_build_array($2::jsonb)
+WHERE id = $1 AND NOT COALESCE(resolution_steps, '[]'::jsonb) @> jsonb_build_array($2::jsonb)
+RETURNING *
+"""
+SET_DETAIL = """
+UPDATE infrastructure_incidents
+SET error_details = jsonb_set(COALESCE(error_details, '{}'::jsonb), $2::text[], $3::jsonb)
+WHERE id = $1
+"""
+# One step up the severity ladder, in one statement (critical stays critical).
+RAISE_SEVERITY = """
+UPDATE infrastructure_incidents SET severity = CASE severity
+    WHEN 'low' THEN 'medium' WHEN 'medium' THEN 'high' WHEN 'high' THEN 'critical' ELSE 'critical' END
+WHERE id = $1 AND severity <> 'critical'
+RETURNING *
+"""
 SET_SEVERITY = "UPDATE infrastructure_incidents SET severity = $2 WHERE id = $1 AND severity <> $2 RETURNING *"
 SET_LINEAR = """
 UPDATE infrastructure_incidents SET linear_issue_id = $2 WHERE sentry_issue_id = $1 AND linear_issue_id IS NULL
@@ -231,6 +249,30 @@ async def tell_thread(conn: asyncpg.Connection, incident: Incident, note: str | 
         {"incident_id": str(incident.id), "status": incident.status, "note": note},
         dedupe_key=f"{UPDATE}:{incident.id}:{incident.status}",
     )
+
+
+async def tell_note(conn: asyncpg.Connection, incident: Incident, note: str, key: str) -> None:
+    """Queue a reply in the incident's Slack thread that is not a status change (once per ``key``)."""
+    dedupe_key = f"{UPDATE}:{incident.id}:note:{key}"
+    await outbox.enqueue(
+        conn,
+        UPDATE,
+        {"incident_id": str(incident.id), "status": incident.status, "note": note, "dedupe_key": dedupe_key},
+        dedupe_key=dedupe_key,
+    )
+
+
+async def append_step(conn: asyncpg.Connection, incident_id: uuid.UUID, step: dict[str, Any]) -> Incident | None:
+    """Add a step to resolution_steps (once: the same step again changes nothing)."""
+    return _maybe(await conn.fetchrow(APPEND_STEP, incident_id, json.loads(json.dumps(step, default=str))))
+
+
+async def set_detail(conn: asyncpg.Connection, incident_id: uuid.UUID, key: str, value: Any) -> None:
+    await conn.execute(SET_DETAIL, incident_id, [key], json.loads(json.dumps(value, default=str)))
+
+
+async def raise_severity(conn: asyncpg.Connection, incident_id: uuid.UUID) -> Incident | None:
+    return _maybe(await conn.fetchrow(RAISE_SEVERITY, incident_id))
 
 
 async def append_run(conn: asyncpg.Connection, incident_id: uuid.UUID, run: dict[str, Any], run_id: str) -> Incident:

@@ -10,7 +10,8 @@ Counting rules (deliveries are ``webhook_deliveries`` rows received in [period_s
   plus their reviews submitted with state ``changes_requested`` (a review asking for changes is one issue
   even without an inline comment); claude_critical_issues: those comments and reviews whose body matches
   ``CRITICAL_PATTERN`` (critical, security, vulnerability, blocker, severity: high, a red circle), any case.
-- ci_runs / ci_failures: ``workflow_run`` ``completed``; failures are conclusions failure, timed_out,
+- ci_runs / ci_failures: ``workflow_run`` ``completed``, distinct runs (id, attempt): a run delivered by an
+  organisation hook and a repository hook counts once; failures are conclusions failure, timed_out,
   startup_failure.
 - linear_issues / linear_completed: Linear ``Issue`` deliveries ``create`` / ``update`` into a state of
   type ``completed`` (distinct issue ids).
@@ -117,9 +118,11 @@ SELECT
     (SELECT count(*) FROM ai WHERE event_type = 'pull_request_review') AS claude_reviews,
     (SELECT count(*) FROM findings) AS claude_issues_found,
     (SELECT count(*) FROM findings WHERE text ~* $4) AS claude_critical_issues,
-    (SELECT count(*) FROM gh WHERE event_type = 'workflow_run' AND action = 'completed') AS ci_runs,
-    (SELECT count(*) FROM gh WHERE event_type = 'workflow_run' AND action = 'completed'
-        AND j #>> '{workflow_run,conclusion}' = ANY($5::text[])) AS ci_failures,
+    (SELECT count(DISTINCT (j #>> '{workflow_run,id}', coalesce(j #>> '{workflow_run,run_attempt}', '1'))) FROM gh
+        WHERE event_type = 'workflow_run' AND action = 'completed') AS ci_runs,
+    (SELECT count(DISTINCT (j #>> '{workflow_run,id}', coalesce(j #>> '{workflow_run,run_attempt}', '1'))) FROM gh
+        WHERE event_type = 'workflow_run' AND action = 'completed'
+          AND j #>> '{workflow_run,conclusion}' = ANY($5::text[])) AS ci_failures,
     (SELECT count(DISTINCT j #>> '{data,id}') FROM d
         WHERE source = 'linear' AND event_type = 'Issue' AND action = 'create') AS linear_issues,
     (SELECT count(DISTINCT j #>> '{data,id}') FROM d

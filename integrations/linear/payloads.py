@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -89,3 +90,66 @@ def parse_issue(payload: dict[str, Any]) -> LinearIssue:
         canceled_at=when(data.get("canceledAt")),
         url=text(payload.get("url")),
     )
+
+
+# The issue identifier in a Linear URL (``https://linear.app/org/issue/WEB-46#comment-c7cafc52``).
+IDENTIFIER_IN_URL = re.compile(r"/issue/([A-Za-z][A-Za-z0-9]{0,9}-\d+)")
+
+
+@dataclass(frozen=True)
+class LinearComment:
+    action: str  # create | update | remove
+    comment_id: str
+    identifier: str | None  # None when the delivery names the issue by id only (a removed comment)
+    body: str
+    author: str | None
+
+    @property
+    def line(self) -> str:
+        verb = {"create": "commented", "update": "edited a comment", "remove": "deleted a comment"}
+        head = f"{self.author or 'Someone'} {verb.get(self.action, self.action)} in Linear"
+        return head if self.action == "remove" else f"{head}: {self.body}"
+
+
+def parse_comment(payload: dict[str, Any]) -> LinearComment:
+    data = payload.get("data")
+    comment_id = text(dig(data, "id"))
+    if not isinstance(data, dict) or comment_id is None:
+        raise ParseError("Linear Comment payload without data.id")
+    identifier = text(dig(data, "issue", "identifier"))
+    if identifier is None:
+        found = IDENTIFIER_IN_URL.search(text(payload.get("url")) or "")
+        identifier = found.group(1) if found else None
+    return LinearComment(
+        action=text(payload.get("action")) or "create",
+        comment_id=comment_id,
+        identifier=identifier.upper() if identifier else None,
+        body=text(data.get("body")) or "",
+        author=text(dig(data, "user", "name")),
+    )
+
+
+@dataclass(frozen=True)
+class IssueSla:
+    action: str  # set | highRisk | breached
+    identifier: str
+    breaches_at: datetime | None
+
+    @property
+    def breached(self) -> bool:
+        return self.action == "breached"
+
+
+def parse_issue_sla(payload: dict[str, Any]) -> IssueSla:
+    """``IssueSLA`` (Linear's schema: ``issueData`` holds the issue)."""
+    data = payload.get("issueData")
+    if not isinstance(data, dict):
+        data = payload.get("data")
+    identifier = identifier_of(data) if isinstance(data, dict) else None
+    if identifier is None:
+        found = IDENTIFIER_IN_URL.search(text(payload.get("url")) or "")
+        identifier = found.group(1).upper() if found else None
+    action = text(payload.get("action"))
+    if identifier is None or action is None:
+        raise ParseError("Linear IssueSLA payload without issueData identifier or action")
+    return IssueSla(action, identifier, when(dig(data, "slaBreachesAt")))

@@ -46,11 +46,21 @@ def sentry_variant(name: str, action: str) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def linear_body(name: str, *, now_ms: int | None = None) -> bytes:
-    """A recorded Linear payload with webhookTimestamp set to now, the one change the senders' docs allow."""
-    payload = json.loads(fixture_bytes("linear", name))
+def linear_now(recorded: bytes, *, now_ms: int | None = None) -> bytes:
+    """A recorded Linear body with webhookTimestamp set to now, the one change the senders' docs allow."""
+    payload = json.loads(recorded)
     payload["webhookTimestamp"] = int(time.time() * 1000) if now_ms is None else now_ms
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def linear_body(name: str, *, now_ms: int | None = None) -> bytes:
+    """A recorded Linear payload (tests/fixtures/linear/<name>.json) as it would be delivered now."""
+    return linear_now(fixture_bytes("linear", name), now_ms=now_ms)
+
+
+def corpus_bytes(source: str, name: str) -> bytes:
+    """A payload of the stored public corpus (tests/fixtures/<source>/corpus/<name>.json)."""
+    return (FIXTURES / source / "corpus" / f"{name}.json").read_bytes()
 
 
 @dataclass

@@ -105,12 +105,29 @@ async def test_error_event_of_a_known_issue_counts(world: World) -> None:
     assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
 
 
-async def test_event_alert_of_an_unknown_issue_changes_nothing(world: World) -> None:
+async def test_event_alert_of_an_unknown_issue_opens_its_incident(world: World) -> None:
+    """Defect 2: Sentry's documented event_alert.triggered example, about an issue never seen, opens the
+    incident exactly as issue.created does: fix row, Linear issue, mapping, Slack announcement."""
     await created(world)
     response = await world.send.sentry(fixture_bytes("sentry", "event_alert.triggered"), "event_alert")
     assert response.status == 200
-    assert await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings") == 1
-    assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
+    incident = await world.pool.fetchrow("SELECT * FROM infrastructure_incidents WHERE sentry_issue_id = '1117540176'")
+    assert incident["incident_type"] == "application_error" and incident["status"] == "detected"
+    assert incident["title"] == "ReferenceError: heck is not defined" and incident["severity"] == "high"
+    assert incident["affected_services"] == ["front-end"]
+    fix = await world.pool.fetchrow("SELECT * FROM fix_metrics WHERE sentry_issue_id = '1117540176'")
+    assert (
+        fix["error_type"] == "ReferenceError" and fix["detected_at"].isoformat() == "2019-08-19T21:06:17.677000+00:00"
+    )
+    queued = await world.pool.fetch("SELECT kind FROM outbox WHERE payload ->> 'sentry_issue_id' = '1117540176'")
+    assert [r["kind"] for r in queued] == ["linear.create_issue"]
+    await world.drain()
+    [_, create] = world.linear.called("issueCreate")
+    assert create.variables["input"]["title"] == "[Sentry] ReferenceError: heck is not defined"
+    mapping = await world.pool.fetchrow("SELECT * FROM sentry_error_mappings WHERE sentry_issue_id = '1117540176'")
+    assert mapping["linear_issue_id"] == "ENG-2" and mapping["event_count"] == 1 and mapping["status"] == "open"
+    texts = [c.args["text"] for c in world.slack.called("chat.postMessage")]
+    assert any("heck is not defined" in t for t in texts)
 
 
 async def test_new_event_after_resolution_is_a_regression(world: World) -> None:
