@@ -26,7 +26,7 @@ import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from db.listen import Hub, running
-from domain import approvals, coding_requests, incidents, ledger, metrics
+from domain import approvals, coding_requests, incidents, ledger, metrics, runbooks
 from domain.approvals import store as approval_store
 from domain.bus import events as bus
 from handlers import commands, errors, health, slack, webhooks
@@ -35,13 +35,14 @@ from handlers.api import approvals as approvals_api
 from handlers.api import coding_requests as coding_requests_api
 from handlers.api import incidents as incidents_api
 from handlers.api import metrics as metrics_api
+from handlers.api import runbooks as runbooks_api
 from handlers.api import settings as settings_api
 from handlers.keys import CONFIG, DSN, HUB, POOL, WIRING
 from jobs import inbox, outbox, scheduler
 from jobs.wiring import Wiring
 
 # Each concept adds its webhook callbacks, outbox handlers and jobs; each edge its routes and listeners.
-CONCEPTS = (incidents, approvals, coding_requests, ledger, metrics)
+CONCEPTS = (incidents, approvals, coding_requests, ledger, metrics, runbooks)
 EDGES = (
     health,
     webhooks,
@@ -55,6 +56,7 @@ EDGES = (
     settings_api,
     metrics_api,
     analytics,
+    runbooks_api,
     openapi,
 )
 LISTEN_CHANNELS = (bus.CHANNEL, outbox.CHANNEL, approval_store.NOTIFY_CHANNEL)
