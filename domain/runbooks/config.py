@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 READ = "SELECT config_key, config_value FROM agent_swarm_config WHERE config_key LIKE 'runbooks.%'"
-DEFAULT_THRESHOLDS = {"lexical": 0.8, "e5": 0.93}
+DEFAULT_THRESHOLDS = {"lexical": 0.88, "e5": 0.99}
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Settings:
 
     @property
     def threshold(self) -> float:
-        return {**DEFAULT_THRESHOLDS, **(self.thresholds or {})}.get(self.embedder, 0.8)
+        return {**DEFAULT_THRESHOLDS, **(self.thresholds or {})}.get(self.embedder, DEFAULT_THRESHOLDS["lexical"])
 
 
 async def read(conn: asyncpg.Connection | asyncpg.Pool) -> Settings:

@@ -42,11 +42,11 @@ STOP_WORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were with".split()
 )
 FIELD_WEIGHTS: Mapping[str, float] = {
-    "type": 0.5,
-    "error_type": 1.5,
+    "type": 0.3,
+    "error_type": 0.5,
     "title": 1.0,
-    "message": 1.0,
-    "service": 1.2,
+    "message": 0.8,
+    "service": 0.8,
 }
 NGRAM_WEIGHT = 0.25
 
@@ -71,19 +71,15 @@ def _trigrams(word: str) -> list[str]:
     return [marked[i : i + 3] for i in range(len(marked) - 2)]
 
 
-def features(fields: Mapping[str, str]) -> dict[str, float]:
-    """Weighted features of each field: words (sublinear in their count) and their character trigrams."""
+def features(text: str) -> dict[str, float]:
+    """Weighted features of one field: words (sublinear in their count) and their character trigrams."""
     weights: dict[str, float] = {}
-    for name, text in fields.items():
-        field_weight = FIELD_WEIGHTS.get(name, 1.0)
-        for word, count in Counter(tokens(text)).items():
-            word_weight = field_weight * (1.0 + math.log(count))
-            key = f"{name}:{word}"
-            weights[key] = weights.get(key, 0.0) + word_weight
-            grams = _trigrams(word)
-            for gram in grams:
-                gram_key = f"{name}#{gram}"
-                weights[gram_key] = weights.get(gram_key, 0.0) + word_weight * NGRAM_WEIGHT / len(grams)
+    for word, count in Counter(tokens(text)).items():
+        word_weight = 1.0 + math.log(count)
+        weights[word] = weights.get(word, 0.0) + word_weight
+        grams = _trigrams(word)
+        for gram in grams:
+            weights["#" + gram] = weights.get("#" + gram, 0.0) + word_weight * NGRAM_WEIGHT / len(grams)
     return weights
 
 
@@ -92,21 +88,33 @@ def _slot(feature: str) -> tuple[int, float]:
     return digest % DIMS, (1.0 if (digest >> 63) & 1 else -1.0)
 
 
-def embed_fields(fields: Mapping[str, str]) -> list[float]:
-    """The L2-normalised signed-hash vector of ``fields`` (all zeros for text without any token)."""
-    vector = [0.0] * DIMS
-    for feature, weight in features(fields).items():
-        index, sign = _slot(feature)
-        vector[index] += sign * weight
+def _unit(vector: list[float]) -> list[float]:
     norm = math.sqrt(sum(v * v for v in vector))
     return [v / norm for v in vector] if norm else vector
+
+
+def embed_fields(fields: Mapping[str, str]) -> list[float]:
+    """Each field hashed into its own unit vector, the fields summed by ``FIELD_WEIGHTS``, L2-normalised
+    (all zeros for text without any token). A field's share of the similarity is thus fixed by its
+    weight, not by how long its text is: one differing service weighs the same beside a long message."""
+    vector = [0.0] * DIMS
+    for name, text in fields.items():
+        block = [0.0] * DIMS
+        for feature, weight in features(text).items():
+            index, sign = _slot(f"{name}:{feature}")
+            block[index] += sign * weight
+        field_weight = FIELD_WEIGHTS.get(name, 1.0)
+        for i, v in enumerate(_unit(block)):
+            vector[i] += field_weight * v
+    return _unit(vector)
 
 
 def incident_fields(incident: Mapping[str, Any]) -> dict[str, str]:
     """What is embedded of an incident (or a pattern shaped like one): type, error type, title, message,
     services."""
     details = incident.get("error_details") or {}
-    error_type = details.get("error_type") if isinstance(details, Mapping) else None
+    # A CI failure's "error type" is its workflow.
+    error_type = (details.get("error_type") or details.get("workflow")) if isinstance(details, Mapping) else None
     services: Iterable[str] = incident.get("affected_services") or ()
     return {
         "type": str(incident.get("incident_type") or ""),

@@ -38,7 +38,7 @@ def _e5() -> Any:
 
 def _embed_e5(incident: Mapping[str, Any]) -> list[float]:
     # e5 is trained with "query: " on both sides for symmetric similarity (incident to incident).
-    vector = _e5().query(lexical.incident_text(incident))
+    vector = _e5().query(lexical.normalise(lexical.incident_text(incident)))
     return [float(x) for x in vector]
 
 
