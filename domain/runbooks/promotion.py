@@ -95,13 +95,15 @@ async def on_new_incident(conn: asyncpg.Connection, incident: dict[str, Any], no
     for row in await conn.fetch(RESOLVERS, previous):
         pattern_id = row["pattern_id"]
         await conn.execute(REGRESSED, pattern_id)
+        was_gated = True
         if row["uncounted"]:
-            await store.record_outcome(
+            counted = await store.record_outcome(
                 conn, pattern_id, previous, success=False, resolution_time_ms=None, source="regression", now=now
             )
+            was_gated = counted is None or not counted[1]
             await conn.execute(MARK_COUNTED, previous, now)
         gated = await store.set_requires_approval(conn, pattern_id, True)
-        if gated is not None and not gated[1]:
+        if gated is not None and not (was_gated and gated[1]):
             await demoted(conn, gated[0], incident["id"], f"incident #{incident['incident_number']} is a regression")
         await audit.record(
             conn,
