@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.runbooks.config import DEFAULT_THRESHOLDS  # noqa: E402
-from domain.runbooks.embedder import cosine  # noqa: E402
-from domain.runbooks.embedders import named  # noqa: E402
+from domain.runbooks.config import DEFAULT_THRESHOLDS
+from domain.runbooks.embedder import cosine
+from domain.runbooks.embedders import named
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "runbooks" / "labelled.json"
 

@@ -138,7 +138,8 @@ async def test_a_regression_before_learn_after_counts_as_a_failure_and_demotes(p
     assert "runbook.demoted" in await actions(pool)
     assert (
         await pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE kind = 'runbooks.thread' AND payload->>'text' LIKE '%needs approval again%'"
+            "SELECT count(*) FROM outbox WHERE kind = 'runbooks.thread'"
+            " AND payload->>'text' LIKE '%needs approval again%'"
         )
         == 1
     )

@@ -101,7 +101,8 @@ async def test_similar_incidents_rank_past_ones_with_their_resolution_even_witho
     same = await open_incident(pool, "db-primary-3")
     await resolve(pool, same["id"], None, T0)
     await pool.execute(
-        "UPDATE infrastructure_incidents SET resolution_summary = 'restarted the pool', linear_issue_id = 'ENG-7' WHERE id = $1",
+        "UPDATE infrastructure_incidents SET resolution_summary = 'restarted the pool', linear_issue_id = 'ENG-7'"
+        " WHERE id = $1",
         same["id"],
     )
     other = await open_incident(pool, title="OOMKilled: worker exceeded memory limit", services=("worker",), details={})

@@ -50,9 +50,12 @@ def test_the_same_error_is_found_across_ids_hosts_and_line_numbers() -> None:
 
 def test_different_errors_of_one_service_and_one_message_in_two_services_are_kept_apart() -> None:
     threshold = DEFAULT_THRESHOLDS["lexical"]
-    key = embedder.embed_incident(incident("KeyError: 'customer_id'", "in charge handler", ("payments",), "KeyError"))
-    timeout = embedder.embed_incident(incident("TimeoutError: stripe timed out", "after 30s", ("payments",), "TimeoutError"))
-    other_service = embedder.embed_incident(incident("KeyError: 'customer_id'", "in charge handler", ("orders",), "KeyError"))
+    key_error = ("KeyError: 'customer_id'", "in charge handler")
+    key = embedder.embed_incident(incident(*key_error, ("payments",), "KeyError"))
+    timeout = embedder.embed_incident(
+        incident("TimeoutError: stripe timed out", "after 30s", ("payments",), "TimeoutError")
+    )
+    other_service = embedder.embed_incident(incident(*key_error, ("orders",), "KeyError"))
     assert embedder.cosine(key, timeout) < 0.5
     assert embedder.cosine(key, other_service) < threshold
 
