@@ -78,10 +78,12 @@ VALUES (
 )
 ON CONFLICT (config_key) DO NOTHING;
 
+-- Internal tables carry no foreign keys to the seed's tables, so truncating those (tests, operators) is
+-- never refused; rows about a deleted incident or pattern are inert.
 -- The best match of each incident (one row per incident: it is matched once, when first embedded).
 CREATE TABLE IF NOT EXISTS public.runbook_matches (
-    incident_id     uuid PRIMARY KEY REFERENCES public.infrastructure_incidents (id) ON DELETE CASCADE,
-    pattern_id      uuid REFERENCES public.runbook_patterns (id) ON DELETE CASCADE,
+    incident_id     uuid PRIMARY KEY,
+    pattern_id      uuid,
     version         integer,
     score           double precision,
     mode            text CHECK (mode IN ('auto', 'approval', 'shadow', 'suggest')),
@@ -93,9 +95,9 @@ CREATE TABLE IF NOT EXISTS public.runbook_matches (
 
 -- Each resolution the job has learned from; counted once the fix held (or failed by a regression).
 CREATE TABLE IF NOT EXISTS public.runbook_learnings (
-    incident_id     uuid NOT NULL REFERENCES public.infrastructure_incidents (id) ON DELETE CASCADE,
+    incident_id     uuid NOT NULL,
     resolved_at     timestamptz NOT NULL,
-    pattern_id      uuid REFERENCES public.runbook_patterns (id) ON DELETE CASCADE,
+    pattern_id      uuid,
     how             text NOT NULL,
     learned_at      timestamptz NOT NULL DEFAULT now(),
     counted_at      timestamptz,
@@ -106,7 +108,7 @@ CREATE INDEX IF NOT EXISTS runbook_learnings_uncounted_idx
 
 -- One outcome per pattern version and incident: reported by the executor, or a fix that held or regressed.
 CREATE TABLE IF NOT EXISTS public.runbook_outcomes (
-    pattern_id          uuid NOT NULL REFERENCES public.runbook_patterns (id) ON DELETE CASCADE,
+    pattern_id          uuid NOT NULL,
     incident_id         uuid NOT NULL,
     success             boolean NOT NULL,
     resolution_time_ms  integer,
@@ -117,10 +119,12 @@ CREATE TABLE IF NOT EXISTS public.runbook_outcomes (
 
 -- Per version: shadow/approval agreement with what people did, regressions, the promotion request.
 CREATE TABLE IF NOT EXISTS public.runbook_evidence (
-    pattern_id              uuid PRIMARY KEY REFERENCES public.runbook_patterns (id) ON DELETE CASCADE,
+    pattern_id              uuid PRIMARY KEY,
     compared                integer NOT NULL DEFAULT 0,
     agreement_sum           double precision NOT NULL DEFAULT 0,
     regressions             integer NOT NULL DEFAULT 0,
+    timed                   integer NOT NULL DEFAULT 0,
+    time_sum_ms             bigint NOT NULL DEFAULT 0,
     promotion_approval_id   uuid,
     promoted_at             timestamptz
 );

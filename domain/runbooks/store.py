@@ -55,8 +55,9 @@ FROM (SELECT requires_approval AS was FROM runbook_patterns WHERE id = $1 FOR UP
 WHERE id = $1
 RETURNING {PATTERN_COLUMNS}, old.was
 """
-# One statement: the outcome row (first one per pattern and incident wins) and the counters it moves.
-# A failure un-gates nothing and gates the version again (demotion); ``demoted`` says it changed.
+# One statement: the outcome row (first one per pattern and incident wins), the counters it moves, and
+# the exact mean of successful resolution times (a sum and a count, each moved under its row lock).
+# A failure gates the version again (demotion); ``demoted`` says it changed.
 OUTCOME = f"""
 WITH old AS (SELECT requires_approval AS was FROM runbook_patterns WHERE id = $1 FOR UPDATE),
 outcome AS (
@@ -64,16 +65,19 @@ outcome AS (
     SELECT $1, $2, $3, $4, $5 FROM old
     ON CONFLICT (pattern_id, incident_id) DO NOTHING
     RETURNING success, resolution_time_ms
+),
+timing AS (
+    INSERT INTO runbook_evidence AS e (pattern_id, timed, time_sum_ms)
+    SELECT $1, 1, resolution_time_ms FROM outcome WHERE success AND resolution_time_ms IS NOT NULL
+    ON CONFLICT (pattern_id) DO UPDATE
+        SET timed = e.timed + 1, time_sum_ms = e.time_sum_ms + excluded.time_sum_ms
+    RETURNING round(time_sum_ms::numeric / timed)::int AS avg_ms
 )
 UPDATE runbook_patterns p SET
     usage_count = usage_count + 1,
     success_count = success_count + CASE WHEN o.success THEN 1 ELSE 0 END,
     failure_count = failure_count + CASE WHEN o.success THEN 0 ELSE 1 END,
-    avg_resolution_time_ms = CASE
-        WHEN o.success AND o.resolution_time_ms IS NOT NULL THEN
-            round((coalesce(avg_resolution_time_ms, 0)::numeric * success_count + o.resolution_time_ms)
-                  / (success_count + 1))::int
-        ELSE avg_resolution_time_ms END,
+    avg_resolution_time_ms = coalesce((SELECT avg_ms FROM timing), avg_resolution_time_ms),
     requires_approval = requires_approval OR NOT o.success,
     last_used_at = $6,
     updated_at = now()
