@@ -27,7 +27,7 @@ import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from db.listen import Hub
-from domain import approvals, coding_requests, incidents, ledger, metrics
+from domain import approvals, coding_requests, incidents, ledger, metrics, runbooks
 from domain.approvals import store as approval_store
 from domain.bus import events as bus
 from handlers import access, commands, console, errors, health, slack, webhooks
@@ -36,6 +36,7 @@ from handlers.api import approvals as approvals_api
 from handlers.api import coding_requests as coding_requests_api
 from handlers.api import incidents as incidents_api
 from handlers.api import metrics as metrics_api
+from handlers.api import runbooks as runbooks_api
 from handlers.api import settings as settings_api
 from handlers.keys import CONFIG, DSN, HUB, POOL, SUPERVISOR, WIRING
 from jobs import inbox, outbox, scheduler
@@ -43,7 +44,7 @@ from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
 # Each concept adds its webhook callbacks, outbox handlers and jobs; each edge its routes and listeners.
-CONCEPTS = (incidents, approvals, coding_requests, ledger, metrics)
+CONCEPTS = (incidents, approvals, coding_requests, ledger, metrics, runbooks)
 EDGES = (
     health,
     webhooks,
@@ -57,6 +58,7 @@ EDGES = (
     settings_api,
     metrics_api,
     analytics,
+    runbooks_api,
     openapi,
     console,
 )

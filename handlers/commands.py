@@ -6,6 +6,7 @@ rollup --from T --to T     backfill hourly agent_metrics (progress bar on stderr
 analytics [--backfill]     compute automation_analytics (past periods from the GitHub API)
 console-link [--user U…]   print a one-time sign-in link to the console (handlers/console/demo.py)
 demo [--url URL]           play recorded webhooks through the running service, then file two requests
+reembed                    re-embed incidents and runbook patterns with runbooks.embedder (progress bar)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from config import Config
 from db import connect
 from domain.metrics import analytics as automation
 from domain.metrics import rollup as metrics
+from domain.runbooks import reembed as runbooks_reembed
 from handlers.console import demo
 from jobs import inbox, outbox
 from jobs.wiring import Wiring
@@ -55,6 +57,7 @@ def add_parsers(sub: Any) -> None:
     stats.add_argument("--backfill", action="store_true", help="fill past periods from the GitHub API (PyGithub)")
     stats.add_argument("--periods", type=int, default=12, help="how many past periods to backfill (default 12)")
     demo.add_parsers(sub)
+    sub.add_parser("reembed", help="re-embed incidents and runbook patterns with the runbooks.embedder setting")
 
 
 async def deliveries(config: Config, _args: argparse.Namespace, _wiring: Wiring) -> int:
@@ -132,6 +135,20 @@ async def analytics(config: Config, args: argparse.Namespace, _wiring: Wiring) -
     return 0
 
 
+async def reembed(config: Config, _args: argparse.Namespace, _wiring: Wiring) -> int:
+    """Re-embed every incident and runbook pattern (after runbooks.embedder changed), with a progress bar."""
+    with tqdm(desc="reembed", unit="row", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        async with connect.command_pool(config) as pool:
+            model, count = await runbooks_reembed.reembed(pool, progress)
+    print(f"re-embedded {count} row(s) with {model}", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "deliveries": deliveries,
     "replay": replay,
@@ -140,4 +157,5 @@ COMMANDS: dict[str, Command] = {
     "analytics": analytics,
     "console-link": demo.console_link,
     "demo": demo.demo,
+    "reembed": reembed,
 }

@@ -17,6 +17,7 @@ from db import connect
 from domain.incidents import fix_timeline
 from domain.incidents import store as incidents
 from domain.incidents.rules import Status, Transition, next_status, refusal
+from domain.runbooks.matching import runbook_match
 from handlers.api import document
 from handlers.api.auth import as_caller, caller, require_role
 from handlers.errors import json_error
@@ -55,9 +56,10 @@ async def get_incident(request: web.Request) -> web.Response:
     incident_id = _incident_id(request)
     async with as_caller(request) as conn:
         incident = await incidents.get(conn, incident_id) if incident_id else None
-    if incident is None:
-        return json_error(404, "no such incident")
-    return web.json_response(incident.as_json())
+        if incident is None:
+            return json_error(404, "no such incident")
+        match = await runbook_match(conn, incident.id)
+    return web.json_response({**incident.as_json(), "runbook_match": match})
 
 
 def _parse_transition(body: Any) -> tuple[Transition, list[Any] | None, str | None, str | None, str | None]:
@@ -148,6 +150,7 @@ INCIDENT_SCHEMA: dict[str, Any] = {
         "time_to_resolve_ms": {"type": ["integer", "null"]},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
+        "runbook_match": {"type": ["object", "null"], "description": "GET one: the best runbook match"},
     },
 }
 ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
