@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import app as app_module
+from db import locks
 from domain.metrics import rollup
 from domain.metrics import rollup as metrics
 from jobs import scheduler
@@ -22,6 +23,10 @@ from tests.conftest import bearer
 
 H0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 H1 = H0 + timedelta(hours=1)
+ADVISORY_WAITERS = """
+SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (
+    SELECT oid FROM pg_database WHERE datname = current_database())
+"""
 INSERT_ACTION = """
 INSERT INTO agent_actions (id, agent_name, action_type, success, execution_time_ms, incident_id, requires_approval,
                            created_at)
@@ -197,6 +202,27 @@ async def test_two_concurrent_runners_give_one_result(pool: asyncpg.Pool, world:
     check(world, await rows(pool))
     ran = await asyncio.gather(*(scheduler.tick(pool, rollup.JOB) for _ in range(3)))
     assert any(ran)
+    check(world, await rows(pool))
+
+
+async def test_a_rollup_waits_for_the_roller_before_it(pool: asyncpg.Pool, world: World) -> None:
+    """Rollers are serialised: a roller whose statement started before a late action committed must never
+    commit after one that saw it (an older snapshot would overwrite a newer hour). The lock is what
+    orders them; this holds it as another roller would and checks that both rollup paths wait for it."""
+    async with pool.acquire() as holder, holder.transaction():
+        await locks.xact_lock(holder, locks.METRICS_ROLLUP)
+
+        async def range_rollup() -> None:
+            async with pool.acquire() as conn:
+                await metrics.rollup(conn, H0, H1 + timedelta(hours=1))
+
+        waiting = [asyncio.create_task(range_rollup()), asyncio.create_task(metrics.roll_dirty(pool))]
+        async with asyncio.timeout(10):
+            while await pool.fetchval(ADVISORY_WAITERS) < 2:
+                await asyncio.sleep(0.02)
+        assert not any(task.done() for task in waiting), "a rollup ran while another roller held the lock"
+    async with asyncio.timeout(10):
+        await asyncio.gather(*waiting)
     check(world, await rows(pool))
 
 
