@@ -60,6 +60,7 @@ async def receive(request: web.Request) -> web.Response:
         return json_error(503, "database unavailable: the delivery was not stored, retry later")
     if row_id is None:
         logs.event(f"webhook.{source}.duplicate", delivery=verified.delivery_id)
+        await _finish_left_behind(request, source, verified.delivery_id, body)
         return web.json_response({"ok": True, "duplicate": True, "delivery": verified.delivery_id})
 
     try:
@@ -77,6 +78,18 @@ async def receive(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "delivery": verified.delivery_id, "dead": True}, status=202)
     # Stored but failed: the retry job takes it from here; the sender need not resend.
     return web.json_response({"ok": True, "delivery": verified.delivery_id, "retrying": True}, status=202)
+
+
+async def _finish_left_behind(request: web.Request, source: Source, delivery_id: str, body: bytes) -> None:
+    """A resent delivery whose first copy was stored but never processed (the process died in between)
+    is processed now, not only by the retry job minutes later; the answer stays ``duplicate``."""
+    try:
+        row_id = await inbox.left_behind(request.app[POOL], source.value, delivery_id, body)
+        if row_id is not None:
+            outcome = await inbox.process(request.app[POOL], request.app[WIRING].router, row_id)
+            logs.event(f"webhook.{source}.left_behind", delivery=delivery_id, outcome=outcome)
+    except UNAVAILABLE as exc:
+        logs.event(f"webhook.{source}.deferred", logging.WARNING, delivery=delivery_id, error=str(exc))
 
 
 def setup(app: web.Application) -> None:

@@ -92,6 +92,16 @@ PING = "SELECT 1"
 
 # What PostgreSQL text and jsonb refuse although JSON allows it: \u0000 and lone UTF-16 surrogates.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# A delivery stored but never processed (the process died between the two), found again when the sender
+# resends it; younger ones may still be in flight in the request that stored them.
+LEFT_BEHIND = """
+SELECT id FROM webhook_deliveries
+WHERE source = $1 AND (delivery_id = $2 OR body_sha256 = sha256($3)) AND status = 'received'
+  AND received_at < now() - make_interval(secs => $4)
+LIMIT 1
+"""
+IN_FLIGHT_S = 5.0
+
 FRESH = ["received"]
 RETRYABLE = ["received", "failed"]
 REPLAYABLE = ["received", "failed", "dead", "ignored"]
@@ -180,6 +190,12 @@ async def _reachable(pool: asyncpg.Pool) -> bool:
     except UNAVAILABLE:
         return False
     return True
+
+
+async def left_behind(pool: asyncpg.Pool, source: str, delivery_id: str, body: bytes) -> int | None:
+    """The stored, never processed row a resent delivery duplicates, if there is one."""
+    row_id: int | None = await pool.fetchval(LEFT_BEHIND, source, delivery_id, body, IN_FLIGHT_S)
+    return row_id
 
 
 async def process(pool: asyncpg.Pool, router: Router, row_id: int, statuses: list[str] = FRESH) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from handlers.keys import POOL
+from jobs import inbox
 from tests.integration.webhooks.conftest import (
     GITHUB_SECRET,
     SENTRY_SECRET,
@@ -199,3 +200,24 @@ async def test_database_down_while_storing_is_503(world: World) -> None:
     response = await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")
     assert response.status == 503 and "retry" in (await response.json())["error"]
     await assert_nothing_stored(world)
+
+
+async def test_a_resent_delivery_left_unprocessed_by_a_crash_is_processed_at_once(world: World) -> None:
+    body = fixture_bytes("sentry", "issue.created")
+    row_id = await inbox.store(
+        world.pool,
+        source="sentry",
+        delivery_id="left-behind-1",
+        event_type="issue",
+        action="created",
+        headers={},
+        body=body,
+    )
+    await world.pool.execute(
+        "UPDATE webhook_deliveries SET received_at = now() - interval '10 s' WHERE id = $1", row_id
+    )
+    response = await world.send.sentry(body, "issue", request_id="left-behind-1")
+    assert response.status == 200 and (await response.json())["duplicate"] is True
+    row = await world.pool.fetchrow("SELECT status, attempts FROM webhook_deliveries WHERE id = $1", row_id)
+    assert (row["status"], row["attempts"]) == ("processed", 1), "processed by the resend, not left to the job"
+    assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
