@@ -45,7 +45,7 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY c.relname
 """
 POLICIES = "SELECT tablename, policyname, cmd, roles::text[] AS roles FROM pg_policies WHERE schemaname = 'public'"
-# The bus's cursor: readable by those who may read the bus (only offsets of events they may read).
+# The bus's cursor: readable (never writable) by the roles that may read the bus.
 READABLE_INTERNAL = {("authenticated", "agent_event_offsets")}
 
 
@@ -139,11 +139,11 @@ async def test_anon_touches_no_seed_table_and_the_seed_keeps_its_policies(supaba
     spec = {(n, p["name"], p["command"], tuple(sorted(p["roles"]))) for n, t in SEED.items() for p in t["policies"]}
     assert {p for p in live if p[0] in SEED} == spec
     assert {p[:2] for p in live if p[0] not in SEED} == {
-        ("agent_event_offsets", "Offsets of the events the caller may read")
+        ("agent_event_offsets", "Bus readers read offsets")
     }
 
 
-async def test_the_bus_cursor_follows_the_events_the_caller_may_read(supabase_like: asyncpg.Connection) -> None:
+async def test_the_bus_cursor_is_read_only_for_bus_readers(supabase_like: asyncpg.Connection) -> None:
     conn = supabase_like
     await conn.execute(
         "INSERT INTO agent_events (source_agent_id, source_agent_type, event_type) VALUES ('a', 't', 'e')"
