@@ -134,18 +134,17 @@ def _row(record: asyncpg.Record) -> CodingRequest:
 
 
 def _event_payload(req: CodingRequest, previous: str | None = None) -> dict[str, Any]:
-    payload = {
+    """What the bus carries: ids and states only. Every ``authenticated`` token reads the bus, while the seed
+    keeps ``coding_requests`` to ``service_role``: the agent fetches the title, description, requester,
+    branch and links with ``GET /api/v1/coding-requests/{request_number}``."""
+    payload: dict[str, Any] = {
         "id": str(req.id),
         "request_number": req.request_number,
-        "title": req.title,
         "status": req.status,
         "source": req.source,
-        "source_url": req.source_url,
         "request_type": req.request_type,
         "priority": req.priority,
-        "branch_name": req.branch_name,
         "pr_number": req.pr_number,
-        "pr_url": req.pr_url,
         "pr_status": req.pr_status,
     }
     if previous is not None:
@@ -183,13 +182,7 @@ async def create(conn: asyncpg.Connection, new: NewRequest) -> tuple[CodingReque
         existing = await conn.fetchrow(BY_SOURCE, new.source, new.source_id)
         return _row(existing), False
     req = _row(record)
-    created = {
-        **_event_payload(req),
-        "description": req.description,
-        "requested_by_id": req.requested_by_id,
-        "requested_by_name": req.requested_by_name,
-    }
-    await bus.publish(conn, CREATED, created, targets=[req.assigned_agent or agent], correlation_id=req.id)
+    await bus.publish(conn, CREATED, _event_payload(req), targets=[req.assigned_agent or agent], correlation_id=req.id)
     await _tell_requester(
         conn, req, confirmation_text(req.request_number, req.title), f"coding_request.confirm:{req.id}"
     )
