@@ -138,9 +138,7 @@ async def test_anon_touches_no_seed_table_and_the_seed_keeps_its_policies(supaba
     live = {(r["tablename"], r["policyname"], r["cmd"], tuple(sorted(r["roles"]))) for r in await conn.fetch(POLICIES)}
     spec = {(n, p["name"], p["command"], tuple(sorted(p["roles"]))) for n, t in SEED.items() for p in t["policies"]}
     assert {p for p in live if p[0] in SEED} == spec
-    assert {p[:2] for p in live if p[0] not in SEED} == {
-        ("agent_event_offsets", "Bus readers read offsets")
-    }
+    assert {p[:2] for p in live if p[0] not in SEED} == {("agent_event_offsets", "Bus readers read offsets")}
 
 
 async def test_the_bus_cursor_is_read_only_for_bus_readers(supabase_like: asyncpg.Connection) -> None:
