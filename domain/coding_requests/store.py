@@ -27,11 +27,13 @@ from domain.coding_requests.rules import (
     TransitionRefused,
     confirmation_text,
     fact_sources_for,
+    linkable,
     sources_for,
     status_change_text,
 )
 from jobs import outbox
 
+REPOSITORIES_KEY = "coding_requests.repositories"
 CREATED = "coding_request.created"
 UPDATED = "coding_request.updated"
 DEFAULT_AGENT = "coding-agent"
@@ -260,19 +262,31 @@ async def change(conn: asyncpg.Connection, number: int, changes: Changes) -> Cod
 
 
 async def follow_pull_request(conn: asyncpg.Connection, fact: PullRequestFact) -> list[CodingRequest]:
-    """Link the requests a pull request belongs to (by branch name or ``cr-<n>``) and move them."""
-    refs = list(fact.references)
+    """Link the requests a pull request belongs to (by branch name or ``cr-<n>``, as far as the
+    ``coding_requests.repositories`` allow-list lets it: ``rules.linkable``) and move them."""
+    if fact.action not in ("opened", "draft", "merged", "closed"):
+        raise ValueError(f"unknown pull request fact {fact.action!r}")
+    branch, refs = linkable(fact, await settings.get(conn, REPOSITORIES_KEY, []))
+    ignored = sorted(set(fact.references) - set(refs))
+    if ignored or (branch is None and fact.branch):
+        logs.event(
+            "coding_request.pull_request_restricted",
+            repo=fact.repo,
+            head_repo=fact.head_repo,
+            pr=fact.number,
+            action=fact.action,
+            by_branch=branch is not None,
+            ignored_references=ignored,
+        )
+    if branch is None and not refs:
+        return []
     if fact.action in ("opened", "draft"):
         moves_from = fact_sources_for(Status.IN_REVIEW) if fact.action == "opened" else []
-        rows = await conn.fetch(LINK_OPENED, fact.branch, refs, fact.number, fact.url, moves_from)
+        rows = await conn.fetch(LINK_OPENED, branch, refs, fact.number, fact.url, moves_from)
     elif fact.action == "merged":
-        rows = await conn.fetch(
-            LINK_MERGED, fact.branch, refs, fact.number, fact.url, fact_sources_for(Status.COMPLETED)
-        )
-    elif fact.action == "closed":
-        rows = await conn.fetch(LINK_CLOSED, fact.branch, refs, fact.number, fact.url)
+        rows = await conn.fetch(LINK_MERGED, branch, refs, fact.number, fact.url, fact_sources_for(Status.COMPLETED))
     else:
-        raise ValueError(f"unknown pull request fact {fact.action!r}")
+        rows = await conn.fetch(LINK_CLOSED, branch, refs, fact.number, fact.url)
     linked = []
     for record in rows:
         req = _row(record)
