@@ -203,12 +203,16 @@ def thread_reply(approval: Approval) -> str:
     return clip(text, MAX_MESSAGE_TEXT)
 
 
-def reject_modal(approval_id: str, action_type: str) -> dict[str, Any]:
-    """The modal asking why; ``private_metadata`` carries the approval id to the submission."""
+OUTSIDE_CHANNEL = "|outside"
+
+
+def reject_modal(approval_id: str, action_type: str, *, from_message: bool = True) -> dict[str, Any]:
+    """The modal asking why; ``private_metadata`` carries the approval id to the submission, marked when the
+    Reject click did not come from the request's message (App Home), where only listed approvers decide."""
     return {
         "type": "modal",
         "callback_id": CallbackId.REJECT_REASON.value,
-        "private_metadata": approval_id,
+        "private_metadata": approval_id if from_message else approval_id + OUTSIDE_CHANNEL,
         "title": plain("Reject request", 24),
         "submit": plain("Reject", 24),
         "close": plain("Cancel", 24),
@@ -228,6 +232,13 @@ def reject_modal(approval_id: str, action_type: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+def modal_origin(private_metadata: str) -> tuple[str, bool]:
+    """(the approval id, whether the modal was opened from the request's message) of a reject modal."""
+    if private_metadata.endswith(OUTSIDE_CHANNEL):
+        return private_metadata.removesuffix(OUTSIDE_CHANNEL), False
+    return private_metadata, True
 
 
 def reason_from(view_state: dict[str, Any]) -> str | None:

@@ -2,8 +2,9 @@
 
 The setting maps a risk level to Slack ids: users (``U…``/``W…``) and user groups (``S…``), e.g.
 ``{"high": ["U012AB3CD", "S0614TZR7"], "critical": ["S0614TZR7"]}``. With no list for a level, anyone
-in the channel may decide ``low`` and ``medium``; ``high`` and ``critical`` are refused until a list is
-configured.
+in the channel may decide ``low`` and ``medium`` there, on the request's message (a click from anywhere
+else, such as App Home, which every workspace member has, needs a list); ``high`` and ``critical`` are
+refused until a list is configured.
 """
 
 from __future__ import annotations
@@ -35,17 +36,33 @@ def approvers_for(setting: Mapping[str, Sequence[str]] | None, risk: RiskLevel) 
     return [i for i in ids if not i.startswith("S")], [i for i in ids if i.startswith("S")]
 
 
+def decided_in_channel(setting: Mapping[str, Sequence[str]] | None, risk: RiskLevel) -> bool:
+    """No list for ``risk``, and it is a level anyone in the request's channel may decide."""
+    users, groups = approvers_for(setting, risk)
+    return not users and not groups and risk in OPEN_BY_DEFAULT
+
+
 def judge(
     setting: Mapping[str, Sequence[str]] | None,
     risk: RiskLevel,
     user_id: str,
     groups_of_user: frozenset[str] = frozenset(),
+    *,
+    in_channel: bool = True,
 ) -> Verdict:
-    """May ``user_id`` (a member of ``groups_of_user``, among the configured groups) decide at ``risk``?"""
+    """May ``user_id`` (a member of ``groups_of_user``, among the configured groups) decide at ``risk``?
+
+    ``in_channel``: the click came from the request's own message in its channel."""
     users, groups = approvers_for(setting, risk)
     if not users and not groups:
-        if risk in OPEN_BY_DEFAULT:
+        if risk in OPEN_BY_DEFAULT and in_channel:
             return Verdict(True, "no approver list for this risk level: anyone in the channel may decide")
+        if risk in OPEN_BY_DEFAULT:
+            return Verdict(
+                False,
+                f"with no approver list for {risk.value} risk, it is decided in its channel: "
+                "use the buttons on its message there",
+            )
         return Verdict(
             False,
             f"{risk.value} risk requests need an approver list: set approvals.approvers.{risk.value} "
@@ -61,8 +78,10 @@ async def may_decide(
     risk: RiskLevel,
     user_id: str,
     members_of: Callable[[str], Awaitable[frozenset[str]]],
+    *,
+    in_channel: bool = True,
 ) -> Verdict:
     """``judge`` with user-group membership looked up through ``members_of(group_id)`` (cache it there)."""
     _, groups = approvers_for(setting, risk)
     mine = frozenset([g for g in groups if user_id in await members_of(g)])
-    return judge(setting, risk, user_id, mine)
+    return judge(setting, risk, user_id, mine, in_channel=in_channel)

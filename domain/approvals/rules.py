@@ -206,18 +206,17 @@ def continuation(
     *,
     approval_id: str,
     decision: Decision,
-    decided_by: str | None,
     decided_at: datetime,
-    reason: str | None,
 ) -> dict[str, Any]:
-    """The continuation event's payload: the request's own payload plus the decision."""
+    """The continuation event's payload: the request's own payload plus the decision.
+
+    Every ``authenticated`` token reads the bus, while the seed keeps ``approval_requests`` to
+    ``service_role``: who decided and why stay on the row (``GET /api/v1/approvals/{id}``)."""
     return {
         **(base or {}),
         "approval_id": approval_id,
         "decision": decision.value,
-        "decided_by": decided_by,
         "decided_at": decided_at.isoformat(),
-        "reason": reason,
     }
 
 

@@ -180,9 +180,7 @@ async def _closed(
         approval.continuation_payload,
         approval_id=approval_id,
         decision=decision,
-        decided_by=by,
         decided_at=approval.resolved_at,
-        reason=reason,
     )
     await bus.publish(
         conn,

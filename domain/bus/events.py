@@ -45,6 +45,8 @@ WHERE e.id = $1
 # The service's own identity when it publishes (continuations, coding requests, incidents).
 SERVICE_AGENT_ID = "swarm-bridge"
 SERVICE_AGENT_TYPE = "integration"
+# Event types only the service emits: nobody else may publish them (POST /api/v1/events answers 403).
+RESERVED_TYPE_PREFIXES = ("approval.", "coding_request.")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,19 @@ class Event:
             "correlation_id": str(self.correlation_id) if self.correlation_id else None,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def reserved(source_agent_id: str, event_type: str) -> str | None:
+    """Why an agent may not publish this event (it would pass for the service's own), else None.
+
+    Compared case-insensitively and without surrounding blanks, so no look-alike passes either."""
+    if source_agent_id.strip().casefold() == SERVICE_AGENT_ID:
+        return f"the source {SERVICE_AGENT_ID!r} is the service's own"
+    kind = event_type.strip().casefold()
+    for prefix in RESERVED_TYPE_PREFIXES:
+        if kind.startswith(prefix):
+            return f"event types {prefix}* are the service's own"
+    return None
 
 
 async def publish(

@@ -247,17 +247,31 @@ def _summary(details: Any) -> str:
     return json.dumps(details, separators=(",", ":"), default=str)[:300] if details else ""
 
 
-def home_view(requests: Iterable[CodingRequest], approvals: Iterable[Approval]) -> dict[str, Any]:
-    """The App Home tab: the user's open coding requests, then the approvals they may decide."""
+def message_link(channel: str, ts: str) -> str:
+    """A link to a message built from its channel and timestamp (when Slack's permalink is not at hand)."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def home_view(
+    requests: Iterable[CodingRequest],
+    approvals: Iterable[Approval],
+    in_channel: Iterable[tuple[Approval, str | None]] = (),
+) -> dict[str, Any]:
+    """The App Home tab: the user's open coding requests, then the approvals waiting for them.
+
+    ``approvals`` (the user is a listed approver) get the decision buttons. ``in_channel`` (levels with no
+    approver list, decided by anyone in the request's channel) get a link to the message there (None: not
+    posted yet) and no buttons, nor the details: App Home is open to the whole workspace."""
     mine = [r for r in requests if r.status in OPEN][:HOME_REQUESTS_MAX]
     waiting = list(approvals)[:HOME_APPROVALS_MAX]
+    elsewhere = list(in_channel)[:HOME_APPROVALS_MAX]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _text("Your coding requests")}]
     if mine:
         blocks += [{"type": "section", "text": _md(_line(r))} for r in mine]
     else:
         blocks.append({"type": "context", "elements": [_md(f"No open coding requests. File one with `{COMMAND}`.")]})
     blocks += [{"type": "divider"}, {"type": "header", "text": _text("Approvals waiting for you")}]
-    if not waiting:
+    if not waiting and not elsewhere:
         blocks.append({"type": "context", "elements": [_md("Nothing to decide right now.")]})
     for a in waiting:
         text = f"*{escape(a.agent_name)}* wants to *{escape(a.action_type)}* (risk: {a.risk.value})"
@@ -265,4 +279,11 @@ def home_view(requests: Iterable[CodingRequest], approvals: Iterable[Approval]) 
         if summary:
             text += f"\n{escape(summary[:500])}"
         blocks += [{"type": "section", "text": _md(text)}, buttons(a)]
+    for a, link in elsewhere:
+        where = f"<{link}|its message in the channel>" if link else "its message in the channel (not posted yet)"
+        text = (
+            f"*{escape(a.agent_name)}* wants to *{escape(a.action_type)}* (risk: {a.risk.value})\n"
+            f"Anyone in the channel may decide it there: {where}"
+        )
+        blocks.append({"type": "section", "text": _md(text)})
     return {"type": "home", "blocks": blocks}

@@ -28,7 +28,9 @@ def pull_request(payload: dict[str, Any]) -> PullRequestFact | None:
         fact = "merged" if pr.get("merged") else "closed"
     else:
         return None
-    branch = str((pr.get("head") or {}).get("ref") or "")
+    head = pr.get("head") or {}
+    branch = str(head.get("ref") or "")
+    head_repo = (head.get("repo") or {}).get("full_name")  # null when the fork was deleted
     title = str(pr.get("title") or "")
     return PullRequestFact(
         action=fact,
@@ -38,6 +40,7 @@ def pull_request(payload: dict[str, Any]) -> PullRequestFact | None:
         branch=branch,
         title=title,
         references=tuple(referenced_numbers(branch, title)),
+        head_repo=str(head_repo) if head_repo else None,
     )
 
 

@@ -216,6 +216,25 @@ class PullRequestFact:
     branch: str
     title: str
     references: tuple[int, ...] = ()
+    head_repo: str | None = None  # where the branch lives; another repository (or unknown): a fork
+
+    @property
+    def from_fork(self) -> bool:
+        return self.head_repo is None or self.head_repo.casefold() != self.repo.casefold()
+
+
+def linkable(fact: PullRequestFact, repositories: Iterable[str]) -> tuple[str | None, list[int]]:
+    """What may link this pull request to coding requests: (the branch name to match exactly, or None;
+    the ``cr-<n>`` numbers), under the ``coding_requests.repositories`` allow-list.
+
+    A listed repository links by branch name, and by ``cr-<n>`` in the branch or title unless the pull
+    request comes from a fork (whoever forks chooses those). An unlisted one links nothing. With an empty
+    list, any repository links, but only by the exact branch name an agent recorded on the request."""
+    listed = {r.casefold() for r in repositories}
+    if listed and fact.repo.casefold() not in listed:
+        return None, []
+    references = list(fact.references) if listed and not fact.from_fork else []
+    return fact.branch or None, references
 
 
 # --- what the agents' API may change (PATCH) -------------------------------------------------------

@@ -27,11 +27,13 @@ from domain.coding_requests.rules import (
     TransitionRefused,
     confirmation_text,
     fact_sources_for,
+    linkable,
     sources_for,
     status_change_text,
 )
 from jobs import outbox
 
+REPOSITORIES_KEY = "coding_requests.repositories"
 CREATED = "coding_request.created"
 UPDATED = "coding_request.updated"
 DEFAULT_AGENT = "coding-agent"
@@ -135,18 +137,17 @@ def _row(record: asyncpg.Record) -> CodingRequest:
 
 
 def _event_payload(req: CodingRequest, previous: str | None = None) -> dict[str, Any]:
-    payload = {
+    """What the bus carries: ids and states only. Every ``authenticated`` token reads the bus, while the seed
+    keeps ``coding_requests`` to ``service_role``: the agent fetches the title, description, requester,
+    branch and links with ``GET /api/v1/coding-requests/{request_number}``."""
+    payload: dict[str, Any] = {
         "id": str(req.id),
         "request_number": req.request_number,
-        "title": req.title,
         "status": req.status,
         "source": req.source,
-        "source_url": req.source_url,
         "request_type": req.request_type,
         "priority": req.priority,
-        "branch_name": req.branch_name,
         "pr_number": req.pr_number,
-        "pr_url": req.pr_url,
         "pr_status": req.pr_status,
     }
     if previous is not None:
@@ -184,13 +185,7 @@ async def create(conn: asyncpg.Connection, new: NewRequest) -> tuple[CodingReque
         existing = await conn.fetchrow(BY_SOURCE, new.source, new.source_id)
         return _row(existing), False
     req = _row(record)
-    created = {
-        **_event_payload(req),
-        "description": req.description,
-        "requested_by_id": req.requested_by_id,
-        "requested_by_name": req.requested_by_name,
-    }
-    await bus.publish(conn, CREATED, created, targets=[req.assigned_agent or agent], correlation_id=req.id)
+    await bus.publish(conn, CREATED, _event_payload(req), targets=[req.assigned_agent or agent], correlation_id=req.id)
     await _tell_requester(
         conn, req, confirmation_text(req.request_number, req.title), f"coding_request.confirm:{req.id}"
     )
@@ -268,19 +263,31 @@ async def change(conn: asyncpg.Connection, number: int, changes: Changes) -> Cod
 
 
 async def follow_pull_request(conn: asyncpg.Connection, fact: PullRequestFact) -> list[CodingRequest]:
-    """Link the requests a pull request belongs to (by branch name or ``cr-<n>``) and move them."""
-    refs = list(fact.references)
+    """Link the requests a pull request belongs to (by branch name or ``cr-<n>``, as far as the
+    ``coding_requests.repositories`` allow-list lets it: ``rules.linkable``) and move them."""
+    if fact.action not in ("opened", "draft", "merged", "closed"):
+        raise ValueError(f"unknown pull request fact {fact.action!r}")
+    branch, refs = linkable(fact, await settings.get(conn, REPOSITORIES_KEY, []))
+    ignored = sorted(set(fact.references) - set(refs))
+    if ignored or (branch is None and fact.branch):
+        logs.event(
+            "coding_request.pull_request_restricted",
+            repo=fact.repo,
+            head_repo=fact.head_repo,
+            pr=fact.number,
+            action=fact.action,
+            by_branch=branch is not None,
+            ignored_references=ignored,
+        )
+    if branch is None and not refs:
+        return []
     if fact.action in ("opened", "draft"):
         moves_from = fact_sources_for(Status.IN_REVIEW) if fact.action == "opened" else []
-        rows = await conn.fetch(LINK_OPENED, fact.branch, refs, fact.number, fact.url, moves_from)
+        rows = await conn.fetch(LINK_OPENED, branch, refs, fact.number, fact.url, moves_from)
     elif fact.action == "merged":
-        rows = await conn.fetch(
-            LINK_MERGED, fact.branch, refs, fact.number, fact.url, fact_sources_for(Status.COMPLETED)
-        )
-    elif fact.action == "closed":
-        rows = await conn.fetch(LINK_CLOSED, fact.branch, refs, fact.number, fact.url)
+        rows = await conn.fetch(LINK_MERGED, branch, refs, fact.number, fact.url, fact_sources_for(Status.COMPLETED))
     else:
-        raise ValueError(f"unknown pull request fact {fact.action!r}")
+        rows = await conn.fetch(LINK_CLOSED, branch, refs, fact.number, fact.url)
     linked = []
     for record in rows:
         req = _row(record)

@@ -16,9 +16,12 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 import logs
+from domain.approvals import store as approvals
+from domain.approvals.rules import continuation_event_type
 from domain.bus import events as bus
 from handlers.api import document
 from handlers.api.auth import as_caller, caller
@@ -82,17 +85,41 @@ EVENT_PAGE = {
 }
 
 
+async def _forged(conn: asyncpg.Connection, body: dict[str, Any], correlation: uuid.UUID | None) -> str | None:
+    """Why this event would pass for one of the service's own (a decision, a status), else None."""
+    why = bus.reserved(body["source_agent_id"], body["event_type"])
+    if why is None and correlation is not None:
+        approval = await approvals.get(conn, correlation)
+        kind = body["event_type"].strip().casefold()
+        if approval is not None and kind == continuation_event_type(approval.continuation_event_type).casefold():
+            why = "this is the continuation event of an approval request: only its decision emits it"
+    return why
+
+
 @routes.post("/api/v1/events")
 async def publish(request: web.Request) -> web.Response:
     body = await json_body(request, EVENT_IN)
-    correlation = body.get("correlation_id")
+    correlation = uuid.UUID(body["correlation_id"]) if body.get("correlation_id") else None
     async with as_caller(request) as conn:
+        why = await _forged(conn, body, correlation)
+        if why is not None:
+            logs.event(
+                "bus.publish_refused",
+                logging.WARNING,
+                caller=caller(request).subject,
+                role=caller(request).role,
+                source_agent_id=body["source_agent_id"][:200],
+                event_type=body["event_type"][:200],
+                correlation_id=str(correlation) if correlation else None,
+                reason=why,
+            )
+            raise web.HTTPForbidden(reason=f"reserved: {why}")
         event_id = await bus.publish(
             conn,
             body["event_type"],
             body.get("payload") or {},
             targets=body.get("target_agent_ids") or [],
-            correlation_id=uuid.UUID(correlation) if correlation else None,
+            correlation_id=correlation,
             source_agent_id=body["source_agent_id"],
             source_agent_type=body["source_agent_type"],
         )
@@ -187,6 +214,9 @@ document(
         "/api/v1/events": {
             "post": {
                 "summary": "Publish an event on the bus (service_role)",
+                "description": "403 for what would pass for the service's own events: the source `swarm-bridge`, "
+                "event types `approval.*` and `coding_request.*`, and an approval request's continuation event "
+                "type with that request's id as correlation_id. Agents accept decisions only from `swarm-bridge`.",
                 "operationId": "publishEvent",
                 "security": [{"bearer": []}],
                 "requestBody": request_body("EventIn"),

@@ -2,7 +2,9 @@
 
 Nothing here calls Slack before ``ack()`` except ``views.open``, which must use the click's trigger_id
 at once. Explanations (refused, already decided, expired) are ephemeral messages sent through the
-outbox, as are the message update and the thread reply that follow a decision.
+outbox (a DM for a click from outside a channel), as are the message update and the thread reply that
+follow a decision. "Anyone in the channel" (levels with no approver list) holds only for a click on the
+request's own message: App Home shows buttons to every workspace member, so a click there needs a list.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logs
 from db.transactions import run_in_transaction
 from domain import settings
 from domain.approvals import store as approvals
-from domain.approvals.blocks import REASON_BLOCK, ActionId, CallbackId, reason_from, reject_modal
+from domain.approvals.blocks import REASON_BLOCK, ActionId, CallbackId, modal_origin, reason_from, reject_modal
 from domain.approvals.policy import approvers_for, judge, may_decide
 from domain.approvals.rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
 from handlers.keys import GROUP_MEMBERS, POOL
@@ -59,6 +61,20 @@ def _channel_of(body: dict[str, Any]) -> str | None:
     return channel if isinstance(channel, str) else None
 
 
+def _from_message(body: dict[str, Any]) -> bool:
+    """The click was on a message (the request's, in its channel), not in App Home or another view."""
+    return (body.get("container") or {}).get("type") == "message"
+
+
+def _where(approval: Approval, channel: str | None, from_message: bool) -> tuple[str | None, bool]:
+    """(where to explain: a channel, or None for a DM; whether the click was made in the request's channel).
+
+    Our buttons are on a message only where the request was posted: a click on a message is in its channel."""
+    if not from_message:
+        return None, False
+    return channel or approval.slack_channel_id, True
+
+
 async def decide_click(
     pool: asyncpg.Pool,
     members_of: Callable[[str], Awaitable[frozenset[str]]],
@@ -68,21 +84,30 @@ async def decide_click(
     channel: str | None,
     decision: Decision,
     reason: str | None = None,
+    from_message: bool = True,
 ) -> bool:
-    """Check, authorise and record one person's decision; explain to them when it does not count."""
+    """Check, authorise and record one person's decision; explain to them when it does not count.
+
+    ``from_message``: the click was on a message (else App Home), in ``channel`` when known."""
     approval_id = _parse_id(raw_id)
     approval = await approvals.get(pool, approval_id) if approval_id else None
     if approval_id is None or approval is None:
         await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
         return False
-    channel = channel or approval.slack_channel_id
+    channel, in_channel = _where(approval, channel, from_message)
     now = datetime.now(UTC)
-    fields: dict[str, Any] = {"approval_id": str(approval_id), "user": user, "decision": decision.value}
+    fields: dict[str, Any] = {
+        "approval_id": str(approval_id),
+        "user": user,
+        "decision": decision.value,
+        "in_channel": in_channel,
+    }
     if not is_open(approval.status, approval.expires_at, now):
         logs.event("slack.approvals.closed", status=approval.status, **fields)
         await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
         return False
-    verdict = await may_decide(await settings.get(pool, APPROVERS_KEY, {}), approval.risk, user, members_of)
+    setting = await settings.get(pool, APPROVERS_KEY, {})
+    verdict = await may_decide(setting, approval.risk, user, members_of, in_channel=in_channel)
     if not verdict.allowed:
         logs.event("slack.approvals.refused", reason=verdict.reason, **fields)
         await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
@@ -120,6 +145,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             user=body["user"]["id"],
             channel=_channel_of(body),
             decision=Decision.APPROVED,
+            from_message=_from_message(body),
         )
 
     @bolt.block_action(ActionId.REJECT)
@@ -131,19 +157,30 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
         if approval is None:
             await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
             return
+        from_message = _from_message(body)
+        channel, in_channel = _where(approval, channel, from_message)
         now = datetime.now(UTC)
         if not is_open(approval.status, approval.expires_at, now):
             await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
             return
         setting = await settings.get(pool, APPROVERS_KEY, {})
-        verdict = judge(setting, approval.risk, user)
+        verdict = judge(setting, approval.risk, user, in_channel=in_channel)
         if not verdict.allowed and not approvers_for(setting, approval.risk)[1]:
             # Refused whatever the user's groups (none are configured): say so instead of opening the modal.
+            logs.event(
+                "slack.approvals.refused",
+                reason=verdict.reason,
+                approval_id=str(approval.id),
+                user=user,
+                decision=Decision.REJECTED.value,
+                in_channel=in_channel,
+            )
             await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
             return
         # The trigger_id is valid for 3 s: open the modal now; group membership is checked on submit.
         await client.views_open(
-            trigger_id=body["trigger_id"], view=reject_modal(str(approval.id), approval.action_type)
+            trigger_id=body["trigger_id"],
+            view=reject_modal(str(approval.id), approval.action_type, from_message=in_channel),
         )
 
     @bolt.view_submission(CallbackId.REJECT_REASON)
@@ -157,12 +194,14 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             await ack(response_action="errors", errors={REASON_BLOCK: "Say why, so the agent can adapt."})
             return
         await ack()
+        raw_id, from_message = modal_origin(str(view.get("private_metadata") or ""))
         await decide_click(
             app[POOL],
             app[GROUP_MEMBERS].lookup(client),
-            raw_id=view.get("private_metadata"),
+            raw_id=raw_id,
             user=body["user"]["id"],
             channel=None,
             decision=Decision.REJECTED,
             reason=reason,
+            from_message=from_message,
         )

@@ -162,7 +162,8 @@ async def test_cancel_withdraws_and_resumes_with_cancelled(harness: Harness) -> 
     row = await asyncio.wait_for(waiter, 10)
     assert row["status"] == "cancelled"
     event = await harness.pool.fetchrow("SELECT payload FROM agent_events")
-    assert event["payload"]["decision"] == "cancelled" and event["payload"]["reason"] == "fixed itself"
+    assert event["payload"]["decision"] == "cancelled" and "reason" not in event["payload"]
+    assert row["rejection_reason"] == "fixed itself"
     again = await harness.client.post(f"/api/v1/approvals/{approval_id}/cancel", headers=SERVICE)
     assert again.status == 409
     await harness.click(ActionId.APPROVE, approval_id, user="U0LATE")

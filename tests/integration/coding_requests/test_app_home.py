@@ -1,4 +1,5 @@
-"""App Home: a signed app_home_opened event publishes the user's open requests and the approvals they may decide."""
+"""App Home: a signed app_home_opened event publishes the user's open requests and the approvals waiting for them
+(buttons for listed approvers; a link to the channel message for levels anyone in the channel decides)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,10 @@ async def test_home_shows_open_requests_and_decidable_approvals(
         " WHERE request_number = 1"
     )
     low = await pool.fetchval(APPROVAL, "ops-agent", "restart_service", {"summary": "restart api"}, "low", 3600.0)
+    await pool.execute(
+        "UPDATE approval_requests SET slack_channel_id = 'C0OPS', slack_message_ts = '1700000000.000100' WHERE id = $1",
+        low,
+    )
     high = await pool.fetchval(APPROVAL, "deploy-agent", "deploy", {"summary": "ship 1.2"}, "high", 3600.0)
     await pool.fetchval(APPROVAL, "db-agent", "drop_index", {}, "critical", 3600.0)  # no approver list: nobody
     await pool.fetchval(APPROVAL, "ops-agent", "expired", {}, "low", -60.0)
@@ -75,11 +80,14 @@ async def test_home_shows_open_requests_and_decidable_approvals(
         assert "Done already" not in text and "Not mine" not in text
         buttons = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
         assert [(b["action_id"], b["value"]) for b in buttons] == [
-            ("approval_approve", str(low)),
-            ("approval_reject", str(low)),
             ("approval_approve", str(high)),
             ("approval_reject", str(high)),
         ]
+        # No list for low risk: anyone in its channel decides it there; App Home links to the message.
+        assert "restart_service" in text and "restart api" not in text
+        (link,) = fake.called("chat.getPermalink")[-1:]
+        assert (link.args["channel"], link.args["message_ts"]) == ("C0OPS", "1700000000.000100")
+        assert "<https://example.slack.com/archives/C0OPS/p" in text
         # Group membership is cached between openings.
         assert [c.args["usergroup"] for c in fake.called("usergroups.users.list")] == ["S0DEPLOYERS"]
 

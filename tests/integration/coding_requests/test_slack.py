@@ -119,7 +119,9 @@ async def test_slash_command_modal_submission_row_event_confirmation(
     assert response.status == 200 and await response.text() == ""
     created = (await wait_for_events(pool, "coding_request.created"))[0]
     assert created.target_agent_ids == ["coding-agent"] and created.payload["request_number"] == 1
-    assert (created.payload["description"], created.payload["requested_by_id"]) == ("A toggle in settings", USER)
+    assert created.payload["id"] == str(created.correlation_id) and created.payload["status"] == "pending"
+    for private in ("Add dark mode", "A toggle in settings", "Road Runner", "roadrunner@"):
+        assert private not in json.dumps(created.payload), "the bus carries no requester or text"
 
     row = await pool.fetchrow("SELECT * FROM coding_requests")
     assert (row["source"], row["source_id"], row["title"], row["description"]) == (

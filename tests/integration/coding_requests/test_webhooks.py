@@ -166,13 +166,18 @@ async def test_without_a_github_token_the_lookup_waits_in_the_outbox(pool: async
 
 
 async def test_cr_references_drafts_and_closed_unmerged(pool: asyncpg.Pool) -> None:
+    await pool.execute(
+        "UPDATE agent_swarm_config SET config_value = '[\"o/r\"]' WHERE config_key = 'coding_requests.repositories'"
+    )
     await file_request(pool)
     await file_request(pool, source_id="command:trigger-2", title="Other")
-    draft = PullRequestFact("draft", "o/r", 7, "https://github.com/o/r/pull/7", "fix-login", "WIP cr-2", (2,))
+    draft = PullRequestFact("draft", "o/r", 7, "https://github.com/o/r/pull/7", "fix-login", "WIP cr-2", (2,), "o/r")
     async with pool.acquire() as conn, conn.transaction():
         linked = await coding_requests.follow_pull_request(conn, draft)
     assert [(r.request_number, r.pr_number, r.pr_status, r.status) for r in linked] == [(2, 7, "open", "pending")]
-    opened = PullRequestFact("opened", "o/r", 7, "https://github.com/o/r/pull/7", "fix-login", "Fix login (cr-2)", (2,))
+    opened = PullRequestFact(
+        "opened", "o/r", 7, "https://github.com/o/r/pull/7", "fix-login", "Fix login (cr-2)", (2,), "o/r"
+    )
     async with pool.acquire() as conn, conn.transaction():
         linked = await coding_requests.follow_pull_request(conn, opened)
     assert [r.request_number for r in linked] == [2]

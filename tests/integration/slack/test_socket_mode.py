@@ -86,7 +86,7 @@ async def test_an_approve_click_over_the_socket_is_acked_and_decides(
 
     (event,) = await bus.read_after(pool, 0, correlation_id=uuid.UUID(approval_id))
     assert event.event_type == REQUEST["continuation_event_type"] and event.target_agent_ids == ["deploy-agent"]
-    assert event.payload["decision"] == "approved" and event.payload["decided_by"] == "U0APPROVER"
+    assert event.payload["decision"] == "approved" and "decided_by" not in event.payload
     assert event.payload["incident_id"] == "inc-7" and event.payload["step"] == 3
 
     assert link in fake.links and not link.closed and len(fake.links) == 1, "one connection throughout"
