@@ -14,6 +14,9 @@ from db import locks
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any fixed 64-bit number; every replica uses the same one, so only one migrates at a time.
 
+# 0619_internal_tables_private.sql: revoke what default privileges grant on every internal relation.
+HAS_PRIVACY = "SELECT to_regprocedure('public.swarm_make_internal_private()') IS NOT NULL"
+MAKE_PRIVATE = "SELECT public.swarm_make_internal_private()"
 CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version     text PRIMARY KEY,
@@ -91,6 +94,8 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
                 await conn.execute(RECORD, m.version, m.checksum)
             logs.event("db.migration.applied", version=m.version)
             done.append(m.version)
+        if done and await conn.fetchval(HAS_PRIVACY):
+            await conn.execute(MAKE_PRIVATE)  # what the migrations just added is internal unless seeded
         return done
     finally:
         await conn.execute(UNLOCK, locks.MIGRATIONS)

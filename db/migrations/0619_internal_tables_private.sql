@@ -12,10 +12,11 @@
 -- claimed role like the seed's, not the event row itself, so the stream's tail (max(seq)) stays an index
 -- lookup instead of a scan of the bus.
 --
--- A later migration that adds an internal relation repeats this for it (tests/security/test_data_privileges.py
--- fails otherwise).
+-- It is a function, run here and again by db/migrate.py after every run that applied a migration, so an
+-- internal relation a later migration adds is made private too (tests/security/test_data_privileges.py
+-- checks every relation there is).
 
-DO $$
+CREATE OR REPLACE FUNCTION public.swarm_make_internal_private() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     seed constant text[] := ARRAY[
         'agent_events', 'agent_actions', 'agent_metrics', 'agent_costs', 'agent_swarm_config',
@@ -76,10 +77,14 @@ BEGIN
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %s', rel.oid::regprocedure, grantees);
     END LOOP;
+    EXECUTE format('REVOKE ALL ON FUNCTION public.swarm_make_internal_private() FROM %s', grantees);
+    -- The exception: the bus cursor (see above and the policy below).
+    GRANT SELECT ON public.agent_event_offsets TO authenticated, service_role;
 END
 $$;
 
-GRANT SELECT ON public.agent_event_offsets TO authenticated, service_role;
+SELECT public.swarm_make_internal_private();
+
 DROP POLICY IF EXISTS "Bus readers read offsets" ON public.agent_event_offsets;
 CREATE POLICY "Bus readers read offsets" ON public.agent_event_offsets
     AS PERMISSIVE FOR SELECT TO authenticated, service_role
