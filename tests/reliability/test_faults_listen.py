@@ -47,7 +47,8 @@ async def new_approval(http: aiohttp.ClientSession, app: AppProcess, label: str)
 
 
 def posts_of(fake: FakeSlack, approval_id: str) -> int:
-    return sum(approval_id in json.dumps(c.args) for c in fake.called("chat.postMessage"))
+    requests = [c for c in fake.called("chat.postMessage") if not c.args.get("thread_ts")]  # not the replies
+    return sum(approval_id in json.dumps(c.args) for c in requests)
 
 
 async def long_poll(http: aiohttp.ClientSession, app: AppProcess, approval_id: str) -> tuple[int, str, float]:

@@ -37,7 +37,11 @@ async def test_1_event_alert_naming_its_issue_only_in_issue_url_is_processed_and
     ]
     await world.drain()
     assert await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings") == 1
-    assert (await world.send.sentry(body, "event_alert")).status == 200  # a second event, another Request-ID
+    # A second event of the same issue: another event id (the same bytes again would be a replay).
+    again = json.loads(body)
+    again["data"]["event"]["event_id"] = "02ecb45633bc4f5ca940ada671124c8f"
+    second = json.dumps(again, separators=(",", ":")).encode()
+    assert (await world.send.sentry(second, "event_alert")).status == 200
     assert await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings") == 2
 
 
