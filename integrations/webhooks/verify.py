@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from integrations.webhooks.depth import MAX_DEPTH, too_deep
+
 MAX_BODY = 1024 * 1024
 LINEAR_WINDOW_MS = 60_000
 HEX = frozenset("0123456789abcdefABCDEF")
@@ -92,10 +94,12 @@ def delivery_id(given: str | None, body: bytes) -> str:
 
 
 def verify(source: Source, headers: Mapping[str, str], body: bytes, secret: str, *, now_ms: int) -> Verified:
-    """Signature -> freshness -> JSON, in that order. Raises Rejected (401/400); size is checked before."""
+    """Signature -> depth -> freshness -> JSON, in that order. Raises Rejected (401/400); size is checked before."""
     spec = SPECS[source]
     if not signature_ok(headers.get(spec.signature_header), body, secret, spec.signature_prefix):
         raise Rejected(401, "invalid or missing signature", f"webhook.{source}.invalid_signature")
+    if too_deep(body):
+        raise Rejected(400, f"body nests JSON deeper than {MAX_DEPTH} levels", f"webhook.{source}.too_deep")
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
