@@ -7,6 +7,7 @@ and internal names); the message goes to the log with its SQLSTATE instead.
 from __future__ import annotations
 
 import logging
+import re
 
 import asyncpg
 import sentry_sdk
@@ -16,6 +17,7 @@ from aiohttp.typedefs import Handler
 import logs
 from db.errors import UNAVAILABLE
 
+DENIED_ON = re.compile(r"permission denied for (table|view|sequence|schema|function) ([A-Za-z0-9_.]{1,63})")
 DATA_ERRORS: tuple[tuple[type[asyncpg.DataError], str], ...] = (
     (asyncpg.StringDataRightTruncationError, "a text value is too long"),
     (asyncpg.NumericValueOutOfRangeError, "a number is out of range"),
@@ -77,8 +79,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except asyncpg.InsufficientPrivilegeError as exc:
-        what = f"table {exc.table_name}" if exc.table_name else "this"
-        return _refused(request, exc, 403, f"not permitted for this role on {what}")
+        denied = DENIED_ON.search(str(exc))
+        what = f" on {denied[1]} {denied[2]}" if denied else ""
+        return _refused(request, exc, 403, f"not permitted for this role{what}")
     except asyncpg.DataError as exc:
         # PostgreSQL refused a value the request carried (a NUL character, a string too long for its
         # column, a number out of range): the caller's input, not our failure.
