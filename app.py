@@ -142,7 +142,6 @@ def init_sentry(config: Config) -> None:
     if config.sentry_dsn:
         sentry_sdk.init(
             dsn=str.__str__(config.sentry_dsn),
-            send_default_pii=False,
             include_local_variables=False,
             max_request_body_size="never",
             traces_sample_rate=0.0,
