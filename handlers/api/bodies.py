@@ -15,7 +15,8 @@ import jsonschema
 from aiohttp import web
 
 from handlers.errors import json_error
-from integrations.webhooks.depth import MAX_DEPTH, too_deep
+from integrations.webhooks.depth import MAX_DEPTH, TooDeep
+from integrations.webhooks.depth import loads as bounded_loads
 
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_INT_DIGITS = 18  # below 2**63, and far below int()'s 4300-digit limit (which raises ValueError)
@@ -67,10 +68,10 @@ def parse_json(raw: bytes, *, loads: Callable[[str], Any] = json.loads) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadJson(f"body is not UTF-8 (invalid byte at offset {exc.start})") from exc
-    if too_deep(raw):
-        raise BadJson(f"body nests JSON deeper than {MAX_DEPTH} levels")
     try:
-        value = loads(text)
+        value = bounded_loads(text, parse=loads)
+    except TooDeep as exc:
+        raise BadJson(f"body nests JSON deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:
         raise BadJson(f"body is not JSON: {exc}") from exc
     if SURROGATE_ESCAPE.search(text):

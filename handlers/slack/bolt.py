@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,7 +32,7 @@ from config import Config
 from handlers.errors import json_error
 from handlers.keys import CONFIG
 from integrations.slack import client as slack_api
-from integrations.webhooks.depth import MAX_DEPTH, too_deep
+from integrations.webhooks.depth import MAX_DEPTH, TooDeep, loads
 
 BOLT = web.AppKey("bolt", AsyncApp)
 LOGGER = "swarm_bridge.slack"
@@ -66,10 +65,10 @@ def verified_text(body: bytes, headers: Any, verifier: SignatureVerifier) -> str
 
 
 def _json_object(text: str, what: str) -> None:
-    if too_deep(text):
-        raise Refused(400, f"{what} nests JSON deeper than {MAX_DEPTH} levels")
     try:
-        value = json.loads(text)
+        value = loads(text)
+    except TooDeep as exc:
+        raise Refused(400, f"{what} nests JSON deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:
         raise Refused(400, f"{what} is not JSON") from exc
     if not isinstance(value, dict):

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from integrations.webhooks.depth import MAX_DEPTH, too_deep
+from integrations.webhooks.depth import MAX_DEPTH, TooDeep, loads
 
 MAX_BODY = 1024 * 1024
 LINEAR_WINDOW_MS = 60_000
@@ -98,10 +97,10 @@ def verify(source: Source, headers: Mapping[str, str], body: bytes, secret: str,
     spec = SPECS[source]
     if not signature_ok(headers.get(spec.signature_header), body, secret, spec.signature_prefix):
         raise Rejected(401, "invalid or missing signature", f"webhook.{source}.invalid_signature")
-    if too_deep(body):
-        raise Rejected(400, f"body nests JSON deeper than {MAX_DEPTH} levels", f"webhook.{source}.too_deep")
     try:
-        payload = json.loads(body)
+        payload = loads(body)
+    except TooDeep as exc:
+        raise Rejected(400, f"body nests JSON deeper than {MAX_DEPTH} levels", f"webhook.{source}.too_deep") from exc
     except (UnicodeDecodeError, ValueError):
         payload = None
     if source is Source.LINEAR and isinstance(payload, dict) and not linear_fresh(payload, now_ms):
