@@ -83,6 +83,8 @@ async def test_a_stale_signed_request_is_refused_without_logging_its_body_or_sig
 
 
 async def test_bolts_loggers_stay_quiet_below_warning(client: TestClient[Any, Any]) -> None:
+    headers = {"Content-Type": "application/json", **signed_headers(URL_VERIFICATION, SECRET)}
+    assert (await client.post("/slack/events", data=URL_VERIFICATION, headers=headers)).status == 200
     assert logging.getLogger("slack_bolt.AsyncRequestVerification").getEffectiveLevel() >= logging.WARNING
     assert logging.getLogger("swarm_bridge.slack").getEffectiveLevel() >= logging.WARNING
 
