@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import sentry_sdk
 from aiohttp import web
@@ -126,6 +127,7 @@ def wire() -> Wiring:
 
 
 def build_app(config: Config) -> web.Application:
+    errors.install_expect_handler()
     app = web.Application(
         middlewares=[access.access_log, errors.json_errors, auth.authenticate],
         client_max_size=MAX_BODY,
@@ -141,9 +143,23 @@ def build_app(config: Config) -> web.Application:
     return app
 
 
+def scrub_event(event: Any, hint: Any) -> Any:
+    """Sentry's before_send and before_breadcrumb: no configured secret and no token-shaped value leaves."""
+    return logs.scrub_value(event)
+
+
 def init_sentry(config: Config) -> None:
+    """Error reports without local variables (they held the Config), request bodies or credentials."""
+    logs.remember_secrets(config.secrets())
     if config.sentry_dsn:
-        sentry_sdk.init(dsn=config.sentry_dsn, send_default_pii=False, traces_sample_rate=0.0)
+        sentry_sdk.init(
+            dsn=str.__str__(config.sentry_dsn),
+            include_local_variables=False,
+            max_request_body_size="never",
+            traces_sample_rate=0.0,
+            before_send=scrub_event,
+            before_breadcrumb=scrub_event,
+        )
 
 
 async def run_migrations(config: Config) -> int:

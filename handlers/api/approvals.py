@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from typing import Any
 
@@ -20,6 +19,7 @@ from domain.approvals import store as approvals
 from domain.approvals.rules import Approval, InvalidField, Status, parse_new, parse_reason, parse_wait
 from handlers.api import document
 from handlers.api.auth import as_caller, require_role
+from handlers.api.bodies import BadJson, parse_json
 from handlers.errors import json_error
 from handlers.keys import HUB
 
@@ -43,9 +43,9 @@ async def _json_body(request: web.Request, *, optional: bool = False) -> Any:
     if optional and not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidField("body", "must be JSON") from exc
+        return parse_json(raw)
+    except BadJson as exc:
+        raise InvalidField("body", str(exc).removeprefix("body ")) from exc
 
 
 async def create(request: web.Request) -> web.Response:

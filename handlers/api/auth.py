@@ -1,4 +1,9 @@
-"""The agents' API authentication: Supabase-style HS256 JWTs, and SQL run as the caller's role.
+"""The agents' API authentication: Supabase-style JWTs, and SQL run as the caller's role.
+
+A token is HS256 with ``JWT_SECRET``, or ES256/RS256 with a key of ``JWT_JWKS_URL`` (Supabase's
+asymmetric signing keys), chosen by its header's ``alg``. It must carry ``exp``, live at most
+``JWT_MAX_LIFETIME_S`` (``exp - iat``, or ``exp - now`` without ``iat``), name ``JWT_AUDIENCE`` in ``aud``
+when that is set, and have a string ``role`` (401 otherwise; a role other than ours is 403).
 
 Each request's statements run in one transaction under ``SET LOCAL ROLE`` with the JWT claims in
 ``request.jwt.claims``, so PostgreSQL's row level security decides what the caller sees and changes.
@@ -7,6 +12,7 @@ Each request's statements run in one transaction under ``SET LOCAL ROLE`` with t
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +23,8 @@ import jwt
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from config import Config
+from handlers.api.jwks import ALGORITHMS, KeysUnavailable, key_set
 from handlers.errors import json_error
 from handlers.keys import CONFIG, POOL
 
@@ -35,40 +43,93 @@ class Caller:
 CALLER = web.RequestKey("caller", Caller)
 
 
-def verify_token(header: str | None, secret: str) -> Caller:
-    """Parse ``Authorization: Bearer <jwt>``. Raises PermissionError (401) or LookupError (403)."""
-    if not header or not header.startswith("Bearer "):
+def bearer_credentials(header: str | None) -> str:
+    """The token of ``Authorization: Bearer <token>``; the scheme is case-insensitive (RFC 7235)."""
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
         raise PermissionError("missing bearer token: send Authorization: Bearer <JWT>")
+    if not credentials.isascii() or len(credentials) > 16_384:
+        raise PermissionError("invalid token: not a JWT")
+    return credentials
+
+
+async def _signing_key(token: str, config: Config) -> tuple[Any, str]:
+    """The key and algorithm the token's header asks for, if this service accepts them."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise PermissionError(f"invalid token: {exc}") from exc
+    alg = header.get("alg")
+    if alg == "HS256" and config.jwt_secret is not None:
+        return str.__str__(config.jwt_secret), alg
+    if alg in ALGORITHMS and config.jwt_jwks_url is not None:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise PermissionError("invalid token: no kid in its header")
+        try:
+            found = await key_set(config.jwt_jwks_url).key(kid)
+        except LookupError as exc:
+            raise PermissionError(f"invalid token: {exc}") from exc
+        if found.algorithm_name != alg:
+            raise PermissionError(f"invalid token: key {kid[:64]!r} is not an {alg} key")
+        return found.key, alg
+    raise PermissionError(f"invalid token: algorithm {str(alg)[:20]!r} is not accepted here")
+
+
+def _check_claims(claims: dict[str, Any], max_lifetime_s: int) -> Caller:
+    exp = float(claims["exp"])  # PyJWT has checked it is a number
+    iat = claims.get("iat")
+    start = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else time.time()
+    if exp - start > max_lifetime_s:
+        raise PermissionError(f"token lives longer than the {max_lifetime_s} s this service accepts")
+    role, subject = claims.get("role"), claims.get("sub")
+    if not isinstance(role, str):
+        raise PermissionError("invalid token: claim role must be a string")
+    if subject is not None and not isinstance(subject, str):
+        raise PermissionError("invalid token: claim sub must be a string")
+    if role not in ROLES:
+        raise LookupError(f"role {role[:64]!r} may not use this API")
+    return Caller(role=role, subject=subject, claims=claims)
+
+
+async def verify_token(header: str | None, config: Config) -> Caller:
+    """Parse and check ``Authorization: Bearer <jwt>``. Raises PermissionError (401), LookupError (403)
+    or KeysUnavailable (503)."""
+    token = bearer_credentials(header)
+    key, alg = await _signing_key(token, config)
     try:
         claims = jwt.decode(
-            header.removeprefix("Bearer ").strip(),
-            secret,
-            algorithms=["HS256"],
-            options={"require": ["exp"], "verify_aud": False},
+            token,
+            key,
+            algorithms=[alg],
+            audience=config.jwt_audience,
+            options={"require": ["exp"], "verify_aud": config.jwt_audience is not None},
         )
     except jwt.ExpiredSignatureError as exc:
         raise PermissionError("token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise PermissionError(f"invalid token: {exc}") from exc
-    role = claims.get("role")
-    if role not in ROLES:
-        raise LookupError(f"role {role!r} may not use this API")
-    return Caller(role=role, subject=claims.get("sub"), claims=claims)
+    return _check_claims(claims, config.jwt_max_lifetime_s)
 
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith(API_PREFIX) or request.path in PUBLIC_PATHS:
         return await handler(request)
-    secret = request.app[CONFIG].jwt_secret
-    if secret is None:
-        return json_error(503, "the agents' API is not configured: set JWT_SECRET")
+    config = request.app[CONFIG]
+    if config.jwt_secret is None and config.jwt_jwks_url is None:
+        return json_error(503, "the agents' API is not configured: set JWT_SECRET (or JWT_JWKS_URL)")
     try:
-        request[CALLER] = verify_token(request.headers.get("Authorization"), secret)
+        request[CALLER] = await verify_token(request.headers.get("Authorization"), config)
     except PermissionError as exc:
-        return json_error(401, str(exc))
+        refused = json_error(401, str(exc))
+        refused.headers["WWW-Authenticate"] = "Bearer"
+        return refused
     except LookupError as exc:
         return json_error(403, str(exc))
+    except KeysUnavailable as exc:
+        return json_error(503, f"{exc}, retry later")
     return await handler(request)
 
 

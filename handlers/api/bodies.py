@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,7 +15,11 @@ import jsonschema
 from aiohttp import web
 
 from handlers.errors import json_error
+from integrations.webhooks.depth import MAX_DEPTH, TooDeep
+from integrations.webhooks.depth import loads as bounded_loads
 
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+MAX_INT_DIGITS = 18  # below 2**63, and far below int()'s 4300-digit limit (which raises ValueError)
 ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 
 
@@ -52,14 +57,44 @@ def check(value: Any, schema: dict[str, Any]) -> None:
         raise bad_request(reason)
 
 
+class BadJson(ValueError):
+    """A body that is not acceptable JSON; the message says why, for a 400."""
+
+
+def parse_json(raw: bytes, *, loads: Callable[[str], Any] = json.loads) -> Any:
+    """A request body as JSON: UTF-8 whatever the declared charset, at most MAX_DEPTH levels deep, and no
+    lone surrogate (``\\ud800``) PostgreSQL could not store. Raises BadJson."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadJson(f"body is not UTF-8 (invalid byte at offset {exc.start})") from exc
+    try:
+        value = bounded_loads(text, parse=loads)
+    except TooDeep as exc:
+        raise BadJson(f"body nests JSON deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:
+        raise BadJson(f"body is not JSON: {exc}") from exc
+    if SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadJson("text must be valid Unicode (no lone surrogates)") from exc
+    return value
+
+
+async def read_json(request: web.Request, *, loads: Callable[[str], Any] = json.loads) -> Any:
+    """The request's body through ``parse_json``; 400 when it is refused."""
+    try:
+        return parse_json(await request.read(), loads=loads)
+    except BadJson as exc:
+        raise bad_request(str(exc)) from exc
+
+
 async def json_body(
     request: web.Request, schema: dict[str, Any], *, loads: Callable[[str], Any] = json.loads
 ) -> dict[str, Any]:
     """The request's JSON object, validated; 400 when it is not JSON or does not fit."""
-    try:
-        body = loads(await request.text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request(f"body is not JSON: {exc}") from exc
+    body = await read_json(request, loads=loads)
     check(body, schema)
     result: dict[str, Any] = body
     return result
@@ -74,13 +109,23 @@ def query_str(request: web.Request, name: str, *, max_len: int = 200) -> str | N
     return value
 
 
+def ascii_int(raw: str) -> int | None:
+    """``raw`` as a non-negative integer in ASCII digits 0-9, else None. ``str.isdigit`` accepts "²" and
+    "①", which ``int()`` then refuses with a ValueError, and ``int()`` reads full-width digits, spaces,
+    signs and underscores: none of those is a number here."""
+    if not raw or len(raw) > MAX_INT_DIGITS or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
 def query_int(request: web.Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    value = ascii_int(raw)
+    if value is None or not minimum <= value <= maximum:
         raise bad_request(f"{name} must be an integer from {minimum} to {maximum}")
-    return int(raw)
+    return value
 
 
 def query_uuid(request: web.Request, name: str) -> uuid.UUID | None:

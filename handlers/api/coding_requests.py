@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +11,7 @@ from domain.coding_requests import store as coding_requests
 from domain.coding_requests.rules import FieldError, Status, TransitionRefused, parse_changes, parse_status
 from handlers.api import document
 from handlers.api.auth import as_caller
+from handlers.api.bodies import ascii_int, read_json
 from handlers.errors import json_error
 
 MAX_LIMIT = 500
@@ -19,9 +19,10 @@ MAX_LIMIT = 500
 
 def _number(request: web.Request) -> int:
     raw = request.match_info["number"]
-    if not raw.isdigit() or not 0 < int(raw) < 2**31:
-        raise web.HTTPBadRequest(reason=f"number: {raw!r} is not a coding request number")
-    return int(raw)
+    number = ascii_int(raw)
+    if number is None or not 0 < number < 2**31:
+        raise web.HTTPBadRequest(reason=f"number: {raw[:40]!r} is not a coding request number")
+    return number
 
 
 async def list_requests(request: web.Request) -> web.Response:
@@ -31,11 +32,11 @@ async def list_requests(request: web.Request) -> web.Response:
             status = parse_status(request.query["status"])
         except ValueError as exc:
             return json_error(400, f"status: {exc}")
-    raw_limit = request.query.get("limit", "100")
-    if not raw_limit.isdigit() or not 0 < int(raw_limit) <= MAX_LIMIT:
+    limit = ascii_int(request.query.get("limit", "100"))
+    if limit is None or not 0 < limit <= MAX_LIMIT:
         return json_error(400, f"limit: must be an integer from 1 to {MAX_LIMIT}")
     async with as_caller(request) as conn:
-        rows = await coding_requests.list_requests(conn, status, int(raw_limit))
+        rows = await coding_requests.list_requests(conn, status, limit)
     return web.json_response({"coding_requests": [r.as_json() for r in rows]})
 
 
@@ -50,10 +51,7 @@ async def get_request(request: web.Request) -> web.Response:
 
 async def patch_request(request: web.Request) -> web.Response:
     number = _number(request)
-    try:
-        body: Any = await request.json()
-    except json.JSONDecodeError:
-        return json_error(400, "body: not valid JSON")
+    body: Any = await read_json(request)
     try:
         changes = parse_changes(body)
     except FieldError as exc:

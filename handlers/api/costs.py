@@ -88,7 +88,7 @@ def _exact_amount(text: str) -> Decimal:
 @routes.post("/api/v1/costs")
 async def record(request: web.Request) -> web.Response:
     body = await json_body(request, COST_IN)
-    amount = _exact_amount(await request.text())
+    amount = _exact_amount((await request.read()).decode("utf-8"))  # json_body checked it is UTF-8
     if not amount.is_finite() or abs(amount) >= 10**12 or amount.as_tuple().exponent < -10:  # type: ignore[operator]
         raise bad_request("amount_usd must be a decimal below 10^12 with at most 10 decimal places")
     metadata = body.get("metadata") or {}

@@ -26,6 +26,7 @@ from domain.bus import events as bus
 from handlers.api import document
 from handlers.api.auth import as_caller, caller
 from handlers.api.bodies import (
+    ascii_int,
     bad_request,
     created,
     json_body,
@@ -147,9 +148,10 @@ def _resume_point(request: web.Request) -> int | None:
     raw = request.headers.get("Last-Event-ID") or request.query.get("after")
     if raw is None or raw == "":
         return None
-    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQ:
+    seq = ascii_int(raw)
+    if seq is None or seq > MAX_SEQ:
         raise bad_request("Last-Event-ID (or ?after=) must be an event offset (a non-negative integer)")
-    return int(raw)
+    return seq
 
 
 def frame(event: bus.Event) -> bytes:

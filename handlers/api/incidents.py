@@ -20,6 +20,7 @@ from domain.incidents.rules import Status, Transition, next_status, refusal
 from domain.runbooks.matching import runbook_match
 from handlers.api import document
 from handlers.api.auth import as_caller, caller, require_role
+from handlers.api.bodies import read_json
 from handlers.errors import json_error
 
 API_TRANSITIONS = {Transition.ACKNOWLEDGE, Transition.MITIGATE, Transition.RESOLVE}
@@ -84,10 +85,7 @@ def _parse_transition(body: Any) -> tuple[Transition, list[Any] | None, str | No
 async def transition_incident(request: web.Request) -> web.Response:
     require_role(request, "service_role")  # the seed lets only service_role change incidents
     incident_id = _incident_id(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "body must be JSON")
+    body = await read_json(request)
     try:
         move, steps, summary, by, note = _parse_transition(body)
     except ValueError as exc:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from domain import settings
@@ -10,7 +12,6 @@ from handlers.api import document
 from handlers.api.auth import as_caller, caller
 from handlers.api.bodies import (
     bad_request,
-    check,
     created,
     json_body,
     not_found,
@@ -23,6 +24,7 @@ from handlers.api.bodies import (
 routes = web.RouteTableDef()
 
 KEY_PATTERN = "^[A-Za-z0-9_.:-]{1,200}$"
+KEY = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 SETTING = {
     "type": "object",
     "required": ["config_key", "config_value", "updated_at"],
@@ -50,7 +52,9 @@ SETTING_IN = {
 
 def _key(request: web.Request) -> str:
     key = request.match_info["key"]
-    check(key, {"type": "string", "pattern": KEY_PATTERN})
+    # fullmatch: the schema's "$" (re.search) also matches before a final newline, "approvals.approvers\n"
+    if not KEY.fullmatch(key):
+        raise bad_request(f"config key must match {KEY_PATTERN} (letters, digits and _ . : -)")
     return key
 
 

@@ -2,7 +2,12 @@
 
 The feature modules beside this one bind their listeners with ``register(bolt, app)``, called in the
 list in ``handlers/slack/__init__.py``; each listener acks first.
-Bolt verifies every HTTP request's signature and 5-minute replay window (never disabled here).
+
+Bolt parses a body before it checks the signature, so an unsigned ``payload=not-json`` reached a 500.
+Here every HTTP request is checked first, on the raw bytes: timestamp of ASCII digits, signature and
+5-minute replay window with slack_sdk's SignatureVerifier (401), then UTF-8 and the shape Bolt will parse
+(400); only then does Bolt see it (and verifies it once more). Nothing of a refused request is logged
+but the reason, and Bolt's own loggers stay below INFO's chatter (they logged a stale request's body).
 """
 
 from __future__ import annotations
@@ -11,24 +16,79 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 import logs
 from config import Config
 from handlers.errors import json_error
 from handlers.keys import CONFIG
 from integrations.slack import client as slack_api
+from integrations.webhooks.depth import MAX_DEPTH, TooDeep, loads
 
 BOLT = web.AppKey("bolt", AsyncApp)
 DRAIN_S = 10.0
 # Bolt runs each listener in a task of its own and answers Slack as soon as the listener acks; the task's
 # coroutine is this function of slack_bolt's asyncio runner. Nothing else tracks those tasks.
 LISTENER_TASK = "run_ack_function_asynchronously"
+LOGGER = "swarm_bridge.slack"
+MAX_TIMESTAMP_DIGITS = 12
+
+
+class Refused(Exception):
+    """A Slack request turned away before Bolt: ``status`` is the answer, the message its reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def verified_text(body: bytes, headers: Any, verifier: SignatureVerifier) -> str:
+    """The body as text once its signature and timestamp hold (401 otherwise), UTF-8 (400)."""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
+        raise Refused(401, "missing or malformed X-Slack-Request-Timestamp")
+    if not signature.isascii() or not signature.startswith("v0="):
+        raise Refused(401, "missing or malformed X-Slack-Signature")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(400, "body is not UTF-8") from exc
+    if not verifier.is_valid(text, timestamp, signature):
+        raise Refused(401, "invalid signature or stale timestamp")
+    return text
+
+
+def _json_object(text: str, what: str) -> None:
+    try:
+        value = loads(text)
+    except TooDeep as exc:
+        raise Refused(400, f"{what} nests JSON deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:
+        raise Refused(400, f"{what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise Refused(400, f"{what} is not a JSON object")
+
+
+def check_shape(text: str, content_type: str) -> None:
+    """What Bolt's parse_body will read must be there: a JSON object, or a form whose ``payload`` is one."""
+    if not text:
+        return
+    if content_type == "application/json" or text.startswith("{"):
+        _json_object(text, "body")
+    elif "payload" in text:
+        payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+        if payload is not None:
+            _json_object(payload, "payload")
 
 
 def build_bolt(config: Config) -> AsyncApp:
@@ -38,12 +98,15 @@ def build_bolt(config: Config) -> AsyncApp:
         # A single-workspace app: no auth.test call on the request path, whatever Slack's latency.
         return AuthorizeResult(enterprise_id=None, team_id=None, bot_token=token)
 
+    # Bolt's loggers copy this one's level when they are made: its INFO lines carry request bodies.
+    logger = logging.getLogger(LOGGER)
+    logger.setLevel(logging.WARNING)
     return AsyncApp(
         signing_secret=config.slack_signing_secret or "socket-mode-does-not-sign",
         client=slack_api.make_client(config, with_token=False),
         authorize=authorize,
         request_verification_enabled=config.slack_app_token is None,
-        logger=logging.getLogger("swarm_bridge.slack"),
+        logger=logger,
     )
 
 
@@ -54,7 +117,18 @@ async def events(request: web.Request) -> web.StreamResponse:
         return json_error(404, "Slack is served over Socket Mode (SLACK_APP_TOKEN is set)")
     if config.slack_signing_secret is None:
         return json_error(503, "Slack is not configured: set SLACK_SIGNING_SECRET (and SLACK_BOT_TOKEN)")
-    bolt_response = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
+    verifier = SignatureVerifier(config.slack_signing_secret)
+    try:
+        text = verified_text(await request.read(), request.headers, verifier)
+        check_shape(text, request.content_type)
+        try:
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            raise Refused(400, "body does not have the shape of a Slack request") from exc
+    except Refused as exc:
+        logs.event("slack.refused", logging.WARNING, status=exc.status, reason=str(exc))
+        return json_error(exc.status, str(exc))
+    bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
     return await to_aiohttp_response(bolt_response)
 
 

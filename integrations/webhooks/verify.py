@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from integrations.webhooks.depth import MAX_DEPTH, TooDeep, loads
 
 MAX_BODY = 1024 * 1024
 LINEAR_WINDOW_MS = 60_000
@@ -105,13 +106,15 @@ def delivery_id(given: str | None, body: bytes) -> str:
 
 
 def verify(source: Source, headers: Mapping[str, str], body: bytes, secret: str, *, now_ms: int) -> Verified:
-    """Signature -> Linear freshness -> JSON -> Sentry freshness, in that order. Raises Rejected (401/400);
-    size is checked before."""
+    """Signature -> depth -> Linear freshness -> JSON -> Sentry freshness, in that order. Raises Rejected
+    (401/400); size is checked before."""
     spec = SPECS[source]
     if not signature_ok(headers.get(spec.signature_header), body, secret, spec.signature_prefix):
         raise Rejected(401, "invalid or missing signature", f"webhook.{source}.invalid_signature")
     try:
-        payload = json.loads(body)
+        payload = loads(body)
+    except TooDeep as exc:
+        raise Rejected(400, f"body nests JSON deeper than {MAX_DEPTH} levels", f"webhook.{source}.too_deep") from exc
     except (UnicodeDecodeError, ValueError):
         payload = None
     if source is Source.LINEAR and isinstance(payload, dict) and not linear_fresh(payload, now_ms):
