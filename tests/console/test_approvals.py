@@ -25,7 +25,11 @@ async def test_approve_from_the_console_updates_slack_and_resumes_the_agent(cons
 
     (event,) = await console.pool.fetch(EVENTS, approval.id)
     assert event["event_type"] == "deploy.rollback.decided" and event["target_agent_ids"] == ["deploy-agent"]
-    assert event["payload"]["decision"] == "approved" and event["payload"]["decided_by"] == "U0APPROVER"
+    assert event["payload"]["decision"] == "approved" and "decided_by" not in event["payload"]  # ids only on the bus
+    decided = await console.pool.fetchrow(
+        "SELECT status, resolved_by FROM approval_requests WHERE id = $1", approval.id
+    )
+    assert (decided["status"], decided["resolved_by"]) == ("approved", "U0APPROVER")
     await console.deliver()  # what the outbox worker does: update the Slack message, reply in its thread
     (update,) = console.slack.called("chat.update")
     assert update.args["channel"] == CHANNEL and update.args["ts"] == posted.args.get("ts", update.args["ts"])
