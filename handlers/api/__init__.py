@@ -1,16 +1,19 @@
-"""The agents' API (/api/v1). Each module here has ``setup(app)`` and documents its routes with
-``document({...})``: an OpenAPI 3.1 ``paths`` fragment, gathered into GET /api/v1/openapi.json."""
+"""The agents' API (/api/v1). Each module here has ``setup(app)`` and describes its routes in a module
+constant ``OPENAPI = document({...})``: an OpenAPI 3.1 ``paths`` fragment (and ``components.schemas``
+entries), which handlers/api/openapi.py gathers from its list of modules into GET /api/v1/openapi.json."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-PATHS: dict[str, dict[str, Any]] = {}
-SCHEMAS: dict[str, Any] = {}
+
+@dataclass(frozen=True)
+class ApiDoc:
+    paths: dict[str, dict[str, Any]]
+    schemas: dict[str, Any] = field(default_factory=dict)
 
 
-def document(paths: dict[str, dict[str, Any]], schemas: dict[str, Any] | None = None) -> None:
-    """Add OpenAPI path items (and ``components.schemas`` entries) for this module's routes."""
-    for path, item in paths.items():
-        PATHS.setdefault(path, {}).update(item)
-    SCHEMAS.update(schemas or {})
+def document(paths: dict[str, dict[str, Any]], schemas: dict[str, Any] | None = None) -> ApiDoc:
+    """This module's OpenAPI path items and schemas, as data (nothing is registered)."""
+    return ApiDoc(paths, schemas or {})

@@ -52,7 +52,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-document(
+OPENAPI = document(
     {
         "/api/v1/analytics": {
             "get": {

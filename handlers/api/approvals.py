@@ -160,7 +160,7 @@ ERRORS = {
 ROW = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Approval"}}}}
 ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
-document(
+OPENAPI = document(
     {
         "/api/v1/approvals": {
             "post": {

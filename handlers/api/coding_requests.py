@@ -84,7 +84,7 @@ def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-document(
+OPENAPI = document(
     {
         "/api/v1/coding-requests": {
             "get": {

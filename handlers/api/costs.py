@@ -115,7 +115,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-document(
+OPENAPI = document(
     {
         "/api/v1/costs": {
             "post": {

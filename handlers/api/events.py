@@ -211,7 +211,7 @@ def setup(app: web.Application) -> None:
 
 
 ERRORS = ("400", "401", "403")
-document(
+OPENAPI = document(
     {
         "/api/v1/events": {
             "post": {

@@ -155,7 +155,7 @@ ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schem
 INCIDENT_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}}}
 ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
-document(
+OPENAPI = document(
     {
         "/api/v1/incidents": {
             "get": {

@@ -1,5 +1,5 @@
 """GET /api/v1/openapi.json: the OpenAPI 3.1 document of every /api/v1 route, gathered from the
-``document(...)`` fragments each API module registers (handlers.api.PATHS / SCHEMAS). Public."""
+``OPENAPI`` fragment of each module in ``DOCUMENTED``. Public."""
 
 from __future__ import annotations
 
@@ -8,10 +8,48 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.api import PATHS, SCHEMAS
+from handlers.api import (
+    ApiDoc,
+    actions,
+    analytics,
+    approvals,
+    coding_requests,
+    costs,
+    events,
+    incidents,
+    metrics,
+    runbooks,
+    settings,
+)
 from handlers.api.bodies import ERROR_SCHEMA
 
 routes = web.RouteTableDef()
+DOCUMENTED = (
+    actions,
+    analytics,
+    approvals,
+    coding_requests,
+    costs,
+    events,
+    incidents,
+    metrics,
+    runbooks,
+    settings,
+)
+
+
+def merged(docs: list[ApiDoc]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Every module's path items and schemas in one place (two modules may document one path)."""
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+    for doc in docs:
+        for path, item in doc.paths.items():
+            paths.setdefault(path, {}).update(item)
+        schemas.update(doc.schemas)
+    return paths, schemas
+
+
+PATHS, SCHEMAS = merged([module.OPENAPI for module in DOCUMENTED])
 
 
 def operation_id(method: str, path: str) -> str:

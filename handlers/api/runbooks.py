@@ -168,7 +168,7 @@ def _with_409(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "409": {"description": "name taken or version superseded", **ERR}}
 
 
-document(
+OPENAPI = document(
     {
         "/api/v1/runbooks": {
             "get": {

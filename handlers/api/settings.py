@@ -97,7 +97,7 @@ def setup(app: web.Application) -> None:
 
 
 KEY_PARAM = param("key", {"type": "string", "pattern": KEY_PATTERN}, where="path")
-document(
+OPENAPI = document(
     {
         "/api/v1/config": {
             "get": {

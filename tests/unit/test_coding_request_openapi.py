@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.api import PATHS, SCHEMAS
 from handlers.api import coding_requests as api
+from handlers.api.openapi import PATHS, SCHEMAS
 
 
 def test_routes_are_documented() -> None:

@@ -112,7 +112,7 @@ async def test_rls_itself_keeps_approvals_from_authenticated(harness: Harness) -
 
 
 def test_routes_are_documented_for_openapi() -> None:
-    from handlers.api import PATHS, SCHEMAS
+    from handlers.api.openapi import PATHS, SCHEMAS
 
     assert set(PATHS["/api/v1/approvals"]) == {"post"}
     assert set(PATHS["/api/v1/approvals/{id}"]) == {"get"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from handlers.api import PATHS, SCHEMAS
+from handlers.api.openapi import PATHS, SCHEMAS
 from tests.conftest import bearer
 from tests.integration.webhooks.conftest import World, fixture_bytes
 
