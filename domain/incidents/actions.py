@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -44,7 +44,7 @@ SELECT EXISTS (
     WHERE created_at > now() - $1::interval AND (source_agent_id = $2 OR target_agent_ids @> ARRAY[$2])
 )
 """
-AGENT_WINDOW = "7 days"
+AGENT_WINDOW = timedelta(days=7)
 MAX_AGENTS = 100
 
 
@@ -101,7 +101,7 @@ async def transition(
     if updated is None:
         current = await incidents.get(conn, incident_id)
         status = current.status if current else "gone"
-        return await _unchanged(conn, incident_id, refusal(status, move))
+        return await _unchanged(conn, incident_id, f"already {status}, nothing changed ({refusal(status, move)})")
     if move in (Transition.ACKNOWLEDGE, Transition.MITIGATE):
         updated = await incidents.take_ownership(conn, incident_id, person) or updated
         await fix_timeline.acknowledge(conn, await fix_timeline.for_incident(conn, incident_id), now)
