@@ -93,7 +93,7 @@ async def _posted(ctx: Context, payload: dict[str, Any]) -> incidents.Incident |
         return None
     if not incident.slack_thread_ts or not incident.slack_channel_id:
         if not ctx.config.slack_incidents_channel:
-            raise RetryLater(600, "SLACK_INCIDENTS_CHANNEL is not set: no incident announcement yet")
+            raise RetryLater(600, "SLACK_INCIDENTS_CHANNEL is not set: no incident thread to reply in yet")
         raise RetryLater(PARENT_WAIT_S, "the incident's announcement is not posted yet")
     return incident
 
