@@ -146,6 +146,7 @@ async def on_issue_sla(conn: asyncpg.Connection, sla: IssueSla) -> str:
         higher = await incidents.raise_severity(conn, incident.id)
         if higher is not None:
             raised += 1
+            await incidents.refresh(conn, higher.id)
             note = f"Linear SLA of {sla.identifier} breached: severity raised {incident.severity} -> {higher.severity}"
             await incidents.tell_note(conn, higher, note, f"sla-breached:{sla.identifier}")
     return "raised" if raised else "unchanged"

@@ -60,3 +60,13 @@ def refusal(current: str, transition: Transition) -> str:
     """Why ``transition`` is refused, for the 409 answer."""
     allowed = ", ".join(allowed_from(transition))
     return f"cannot {transition.value} an incident that is {current}: allowed only from {allowed}"
+
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def next_severity(severity: str) -> str | None:
+    """One step up the severity ladder; None at the top (or for a severity not on it)."""
+    if severity not in SEVERITIES or severity == SEVERITIES[-1]:
+        return None
+    return SEVERITIES[SEVERITIES.index(severity) + 1]

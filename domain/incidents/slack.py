@@ -1,15 +1,27 @@
 """Outbox handlers that tell Slack about incidents: the announcement in SLACK_INCIDENTS_CHANNEL (its
-channel and ts stored on the incident), then every later change as a reply in that thread.
+channel and ts stored on the incident), kept true by editing it in place (``incident.refresh``), and every
+later change as a reply in that thread.
 
-Both carry Slack message ``metadata`` (the incident id; the outbox row for a reply), so a retry after an
-attempt that may have posted adopts that message instead of posting twice (``slack.post_once``)."""
+Posts carry Slack message ``metadata`` (the incident id; the outbox row for a reply), so a retry after an
+attempt that may have posted adopts that message instead of posting twice (``slack.post_once``).
+
+Replies and edits of one incident are coalesced (``gather``): the row being delivered takes every pending
+row of its kind for the incident that has not started posting, marks them ``coalesced_into`` itself and
+keeps their payloads in its own, then "seals" itself, all under the incident's lock, before it calls
+Slack. A burst of ten changes is one reply. A sealed row is never taken by another (it may have posted);
+while one is pending the others wait, so replies keep their order and a retry posts exactly what the
+first attempt may have posted, which ``post_once`` then adopts.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import logs
+from db import locks
+from domain.incidents import actions
 from domain.incidents import messages as incident_messages
 from domain.incidents import store as incidents
 from integrations.slack import client as slack
@@ -21,12 +33,28 @@ ORDER_WAIT_S = 1.0
 ANNOUNCE_EVENT = "swarm_bridge_incident"
 UPDATE_EVENT = "swarm_bridge_incident_update"
 CLOCK_MARGIN_S = 600.0
-# Thread replies go out in the order they were queued: an earlier pending reply for the incident goes first.
-EARLIER_PENDING = """
+EPHEMERAL = "incident.ephemeral"
+MINE = "SELECT payload FROM outbox WHERE id = $1 AND lease = $2 AND status = 'pending'"
+OTHER_SEALED = """
 SELECT EXISTS (
-    SELECT 1 FROM outbox me JOIN outbox o ON o.kind = me.kind AND o.id < me.id
-    WHERE me.dedupe_key = $1 AND o.status = 'pending' AND o.payload ->> 'incident_id' = $2
+    SELECT 1 FROM outbox WHERE kind = $1 AND status = 'pending' AND id <> $2 AND payload ->> 'incident_id' = $3
+      AND payload ? 'sealed' AND NOT payload ? 'coalesced_into'
 )
+"""
+# Take the incident's pending rows of this kind that have not started posting; seal this one with them.
+ABSORB = """
+WITH taken AS (
+    UPDATE outbox SET payload = payload || jsonb_build_object('coalesced_into', $2::bigint), next_attempt_at = now()
+    WHERE kind = $1 AND status = 'pending' AND id <> $2 AND payload ->> 'incident_id' = $3
+      AND NOT payload ? 'sealed' AND NOT payload ? 'coalesced_into'
+    RETURNING id, payload
+)
+UPDATE outbox SET payload = outbox.payload || jsonb_build_object(
+    'sealed', true,
+    'absorbed', COALESCE((SELECT jsonb_agg(t.payload || jsonb_build_object('outbox_id', t.id) ORDER BY t.id)
+                          FROM taken t), '[]'::jsonb))
+WHERE id = $2 AND lease = $4 AND status = 'pending'
+RETURNING payload
 """
 
 
@@ -41,7 +69,8 @@ async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": "incident no longer exists"}
     if incident.slack_thread_ts:
         return {"channel": incident.slack_channel_id, "ts": incident.slack_thread_ts, "existing": True}
-    text, blocks = incident_messages.announcement(incident.row)
+    agents = await actions.known_agents(ctx.pool)
+    text, blocks = incident_messages.announcement(incident.row, now=datetime.now(UTC), agents=agents)
     answer, adopted = await slack.post_once(
         ctx,
         channel,
@@ -56,37 +85,96 @@ async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     return {"channel": posted_channel, "ts": ts, "adopted": adopted}
 
 
-async def thread_update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+async def _posted(ctx: Context, payload: dict[str, Any]) -> incidents.Incident | None:
+    """The incident once its announcement is posted (RetryLater until then); None when it is gone."""
     async with ctx.pool.acquire() as conn:
         incident = await incidents.get(conn, payload["incident_id"])
     if incident is None:
-        return {"skipped": "incident no longer exists"}
+        return None
     if not incident.slack_thread_ts or not incident.slack_channel_id:
         if not ctx.config.slack_incidents_channel:
             raise RetryLater(600, "SLACK_INCIDENTS_CHANNEL is not set: no incident thread to reply in yet")
         raise RetryLater(PARENT_WAIT_S, "the incident's announcement is not posted yet")
-    dedupe_key = payload.get("dedupe_key") or f"{incidents.UPDATE}:{payload['incident_id']}:{payload.get('status')}"
-    if await ctx.pool.fetchval(EARLIER_PENDING, dedupe_key, payload["incident_id"]):
-        raise RetryLater(ORDER_WAIT_S, "an earlier reply in this incident's thread is not sent yet")
-    row = {**incident.row, "status": payload.get("status") or incident.status}
-    if payload.get("dedupe_key"):
-        text = incident_messages.note(row, payload.get("note") or "")
-    else:
-        text = incident_messages.update(row, payload.get("note"))
+    return incident
+
+
+async def gather(ctx: Context, kind: str, payload: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """This row's items and those of every pending row it took (oldest first); None when another row took
+    this one (or its claim was lost). See the module's docstring."""
+    claim = outbox.current()
+    if claim is None:
+        return [payload]
+    if payload.get("coalesced_into"):
+        return None
+    incident_id = str(payload["incident_id"])
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await locks.xact_lock(conn, locks.incident("slack", f"{kind}:{incident_id}"))
+        mine = await conn.fetchval(MINE, claim.id, claim.lease)
+        if mine is None or mine.get("coalesced_into"):
+            return None
+        if not mine.get("sealed"):
+            if await conn.fetchval(OTHER_SEALED, kind, claim.id, incident_id):
+                raise RetryLater(ORDER_WAIT_S, "an earlier post for this incident is on its way")
+            mine = await conn.fetchval(ABSORB, kind, claim.id, incident_id, claim.lease)
+            if mine is None:
+                return None
+    items = [*mine.get("absorbed", []), {**mine, "outbox_id": claim.id}]
+    return sorted(items, key=lambda item: int(item["outbox_id"]))
+
+
+async def thread_update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+    incident = await _posted(ctx, payload)
+    if incident is None:
+        return {"skipped": "incident no longer exists"}
+    items = await gather(ctx, incidents.UPDATE, payload)
+    if items is None:
+        return {"coalesced_into": payload.get("coalesced_into")}
     claim = outbox.current()
     answer, adopted = await slack.post_once(
         ctx,
-        incident.slack_channel_id,
+        str(incident.slack_channel_id),
         UPDATE_EVENT,
         {"incident_id": str(incident.id), "outbox_id": str(claim.id if claim else "")},
         thread_ts=incident.slack_thread_ts,
-        text=text,
+        text=incident_messages.reply(incident.row, items),
     )
-    return {"ts": answer.get("ts"), "adopted": adopted}
+    return {"ts": answer.get("ts"), "adopted": adopted, "items": len(items)}
+
+
+async def refresh(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+    """Edit the announcement to show the incident as it is now (pending edits coalesced into one)."""
+    if await _posted(ctx, payload) is None:
+        return {"skipped": "incident no longer exists"}
+    items = await gather(ctx, incidents.REFRESH, payload)
+    if items is None:
+        return {"coalesced_into": payload.get("coalesced_into")}
+    async with ctx.pool.acquire() as conn:
+        incident = await incidents.get(conn, payload["incident_id"])  # read after gathering: the newest
+    if incident is None:
+        return {"skipped": "incident no longer exists"}
+    agents = await actions.known_agents(ctx.pool)
+    text, blocks = incident_messages.announcement(incident.row, now=datetime.now(UTC), agents=agents)
+    await slack.call(
+        ctx, "chat.update", channel=incident.slack_channel_id, ts=incident.slack_thread_ts, text=text, blocks=blocks
+    )
+    return {"ts": incident.slack_thread_ts, "status": incident.status, "items": len(items)}
+
+
+async def ephemeral(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+    """Why a click changed nothing, to the clicker only (a DM when it came from outside a channel)."""
+    if payload.get("channel"):
+        await slack.call(
+            ctx, "chat.postEphemeral", channel=payload["channel"], user=payload["user"], text=payload["text"]
+        )
+        return {"ephemeral": True}
+    await slack.call(ctx, "chat.postMessage", channel=payload["user"], text=payload["text"])
+    return {"direct_message": True}
 
 
 # The outbox kinds this module delivers (given to the wiring by the concept's setup).
 OUTBOX: dict[str, outbox.Handler] = {
     incidents.ANNOUNCE: announce,
     incidents.UPDATE: thread_update,
+    incidents.REFRESH: refresh,
+    EPHEMERAL: ephemeral,
 }

@@ -19,6 +19,7 @@ from jobs import outbox
 
 ANNOUNCE = "incident.announce"
 UPDATE = "incident.update"
+REFRESH = "incident.refresh"  # edit the announcement in place to show the incident as it is now
 
 MS_SINCE_CREATED = "LEAST(GREATEST(round(extract(epoch FROM ($3 - created_at)) * 1000), 0), 2147483647)::int"
 
@@ -89,6 +90,26 @@ RAISE_SEVERITY = """
 UPDATE infrastructure_incidents SET severity = CASE severity
     WHEN 'low' THEN 'medium' WHEN 'medium' THEN 'high' WHEN 'high' THEN 'critical' ELSE 'critical' END
 WHERE id = $1 AND severity <> 'critical'
+RETURNING *
+"""
+# Escalate compares and sets on the severity the person saw: a repeated click raises once.
+ESCALATE = """
+UPDATE infrastructure_incidents SET severity = $3
+WHERE id = $1 AND severity = $2 AND status IN ('detected', 'acknowledged', 'mitigating')
+RETURNING *
+"""
+# The first person to take the incident owns it; later ones change nothing.
+TAKE_OWNERSHIP = """
+UPDATE infrastructure_incidents
+SET error_details = jsonb_set(COALESCE(error_details, '{}'::jsonb), '{owner}', to_jsonb($2::text))
+WHERE id = $1 AND NOT COALESCE(error_details, '{}'::jsonb) ? 'owner'
+RETURNING *
+"""
+ASSIGN_AGENT = """
+UPDATE infrastructure_incidents
+SET error_details = jsonb_set(COALESCE(error_details, '{}'::jsonb), '{assigned_agent}', to_jsonb($2::text))
+WHERE id = $1 AND status IN ('detected', 'acknowledged', 'mitigating')
+  AND (error_details ->> 'assigned_agent') IS DISTINCT FROM $2
 RETURNING *
 """
 SET_SEVERITY = "UPDATE infrastructure_incidents SET severity = $2 WHERE id = $1 AND severity <> $2 RETURNING *"
@@ -242,13 +263,20 @@ async def transition(
 
 
 async def tell_thread(conn: asyncpg.Connection, incident: Incident, note: str | None = None) -> None:
-    """Queue a reply in the incident's Slack thread about its current status (once per status)."""
+    """Queue a reply in the incident's Slack thread about its current status (once per status), and the
+    announcement's edit to show it."""
+    await refresh(conn, incident.id)
     await outbox.enqueue(
         conn,
         UPDATE,
         {"incident_id": str(incident.id), "status": incident.status, "note": note},
         dedupe_key=f"{UPDATE}:{incident.id}:{incident.status}",
     )
+
+
+async def refresh(conn: asyncpg.Connection, incident_id: uuid.UUID) -> None:
+    """Queue the announcement's edit in place (pending edits of one incident are coalesced when sent)."""
+    await outbox.enqueue(conn, REFRESH, {"incident_id": str(incident_id)})
 
 
 async def tell_note(conn: asyncpg.Connection, incident: Incident, note: str, key: str) -> None:
@@ -273,6 +301,21 @@ async def set_detail(conn: asyncpg.Connection, incident_id: uuid.UUID, key: str,
 
 async def raise_severity(conn: asyncpg.Connection, incident_id: uuid.UUID) -> Incident | None:
     return _maybe(await conn.fetchrow(RAISE_SEVERITY, incident_id))
+
+
+async def escalate(conn: asyncpg.Connection, incident_id: uuid.UUID, seen: str, to: str) -> Incident | None:
+    """Raise the severity from ``seen`` (what the person saw) to ``to``; None when it is no longer ``seen``
+    or the incident is closed."""
+    return _maybe(await conn.fetchrow(ESCALATE, incident_id, seen, to))
+
+
+async def take_ownership(conn: asyncpg.Connection, incident_id: uuid.UUID, person: str) -> Incident | None:
+    return _maybe(await conn.fetchrow(TAKE_OWNERSHIP, incident_id, person))
+
+
+async def assign_agent(conn: asyncpg.Connection, incident_id: uuid.UUID, agent: str) -> Incident | None:
+    """Record the agent the incident is handed to; None when it is closed or already that agent's."""
+    return _maybe(await conn.fetchrow(ASSIGN_AGENT, incident_id, agent))
 
 
 async def append_run(conn: asyncpg.Connection, incident_id: uuid.UUID, run: dict[str, Any], run_id: str) -> Incident:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.keys import GROUP_MEMBERS
-from handlers.slack import app_home, approvals, bolt, coding_requests
+from handlers.slack import app_home, approvals, bolt, coding_requests, incidents
 from integrations.slack.usergroups import GroupMembers
 
-LISTENERS = (approvals.register, coding_requests.register, app_home.register)
+LISTENERS = (approvals.register, coding_requests.register, app_home.register, incidents.register)
 
 
 def setup(app: web.Application) -> None:

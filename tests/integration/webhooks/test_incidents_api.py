@@ -88,12 +88,15 @@ async def test_lifecycle_keeps_timing_and_tells_the_thread(world: World) -> None
     posts = world.slack.called("chat.postMessage")
     replies = [p.args for p in posts if p.args.get("thread_ts")]
     assert all(r["thread_ts"] == body["slack_thread_ts"] for r in replies)
-    assert [r["text"].split("\n")[0] for r in replies] == [
-        f"Incident #{body['incident_number']} is now acknowledged",
-        f"Incident #{body['incident_number']} is now being mitigated",
-        f"Incident #{body['incident_number']} is now resolved by service_role-tester: bad deploy rolled back",
+    # Three changes queued before the outbox ran: one coalesced reply, in order (issue 16).
+    [reply] = replies
+    assert reply["text"].split("\n") == [
+        f"Incident #{body['incident_number']}: 3 updates",
+        "• Incident #1 is now acknowledged",
+        "   on it",
+        "• Incident #1 is now being mitigated",
+        "• Incident #1 is now resolved by service_role-tester: bad deploy rolled back",
     ]
-    assert replies[0]["text"].endswith("on it")
 
 
 async def test_illegal_transitions_are_409(world: World) -> None:
