@@ -98,8 +98,9 @@ async def test_database_down_while_deliveries_arrive(db_proxy: Any, own_database
     finally:
         await conn.close()
     down = by_phase["down"]
-    assert down and not [s for s in down if s is not None and 200 <= s < 300 and s != 200], down
-    assert all(s in (503, 200, None) for s in down), f"only 503 (or a 200 that was stored before the cut): {down}"
+    # A 2xx during the cut is a delivery stored before it (200 processed, or 202 queued when processing lost
+    # the database after the store); the checks below prove each of those processed exactly once.
+    assert down and all(s in (503, 200, 202, None) for s in down), f"only 503, or 2xx for what was stored: {down}"
     assert 500 not in ledger.statuses() and set(long_polls) == {503}, (ledger.statuses(), long_polls)
     lost = [k for k in acked if made.get(k, (0, 0))[0] == 0]
     doubled = [k for k, (incidents, rows) in made.items() if incidents > 1 or rows > 1]
