@@ -94,16 +94,22 @@ def sentry_missed(
     last_seen: datetime | None,
     our_status: str | None,
     our_last_seen: datetime | None,
+    *,
+    resolved_in_sentry: bool,
 ) -> Missed | None:
-    """The transition Sentry made that we did not see: resolved while ours is open; unresolved while ours
-    is resolved (a regression when Sentry says so or saw an event after our last); ignored while open."""
+    """The transition Sentry made that we did not see. Resolved or ignored while ours is open. Unresolved
+    while ours is resolved: a regression when Sentry saw an event after our last (or says regressed after
+    resolving it itself), an unresolve when Sentry had resolved it; an issue resolved elsewhere (its Linear
+    issue completed) that Sentry never resolved is not a change Sentry made."""
     if status == "resolved" and our_status == "open":
         return Missed.RESOLVED
     if status == "ignored" and our_status == "open":
         return Missed.IGNORED
     if status == "unresolved" and our_status == "resolved":
-        newer = last_seen is not None and our_last_seen is not None and last_seen > our_last_seen
-        return Missed.REGRESSED if substatus == "regressed" or newer else Missed.UNRESOLVED
+        if last_seen is not None and our_last_seen is not None and last_seen > our_last_seen:
+            return Missed.REGRESSED
+        if resolved_in_sentry:
+            return Missed.REGRESSED if substatus == "regressed" else Missed.UNRESOLVED
     return None
 
 

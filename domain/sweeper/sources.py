@@ -145,18 +145,29 @@ async def sweep_linear(
     return tally
 
 
-async def _ours(conn: asyncpg.Connection, issue_id: str) -> tuple[str | None, datetime | None]:
-    mapping = await sentry_mappings.get(conn, issue_id)
-    latest = await incidents.latest_for_sentry(conn, issue_id)
-    mapping_status = mapping.status if mapping else None
-    return rules.ours(mapping_status, latest.status if latest else None), mapping.last_seen_at if mapping else None
+def resolved_in_sentry(resolved_by: str | None) -> bool:
+    """Our resolution came from Sentry (its actor), not from the Linear issue (``linear``)."""
+    return resolved_by is not None and resolved_by != "linear"
+
+
+async def _missed(conn: asyncpg.Connection, state: sentry.IssueState) -> Missed | None:
+    issue = state.issue
+    mapping = await sentry_mappings.get(conn, issue.issue_id)
+    latest = await incidents.latest_for_sentry(conn, issue.issue_id)
+    return rules.sentry_missed(
+        issue.status,
+        state.substatus,
+        issue.last_seen,
+        rules.ours(mapping.status if mapping else None, latest.status if latest else None),
+        mapping.last_seen_at if mapping else None,
+        resolved_in_sentry=resolved_in_sentry(latest.row.get("resolved_by") if latest else None),
+    )
 
 
 async def _apply_sentry(conn: asyncpg.Connection, state: sentry.IssueState, expected: Missed) -> None:
     """Apply ``expected`` only if it is still missed under the issue's lock (a webhook may have come)."""
     issue: SentryIssue = state.issue
-    our_status, our_last_seen = await _ours(conn, issue.issue_id)
-    missed = rules.sentry_missed(issue.status, state.substatus, issue.last_seen, our_status, our_last_seen)
+    missed = await _missed(conn, state)
     if missed is not expected:
         return
     now = datetime.now(UTC)
@@ -190,7 +201,14 @@ async def sweep_sentry(
             tally.checked += 1
             our_status = rules.ours(c.mapping_status, c.incident_status)
             issue = state.issue
-            missed = rules.sentry_missed(issue.status, state.substatus, issue.last_seen, our_status, c.last_seen_at)
+            missed = rules.sentry_missed(
+                issue.status,
+                state.substatus,
+                issue.last_seen,
+                our_status,
+                c.last_seen_at,
+                resolved_in_sentry=resolved_in_sentry(c.resolved_by),
+            )
             if missed is None:
                 continue
             tally.missing += 1

@@ -57,7 +57,9 @@ WITH ids AS (
 )
 SELECT ids.sentry_issue_id, m.status AS mapping_status, m.last_seen_at,
        (SELECT i.status FROM infrastructure_incidents i WHERE i.sentry_issue_id = ids.sentry_issue_id
-        ORDER BY i.created_at DESC, i.incident_number DESC LIMIT 1) AS incident_status
+        ORDER BY i.created_at DESC, i.incident_number DESC LIMIT 1) AS incident_status,
+       (SELECT i.resolved_by FROM infrastructure_incidents i WHERE i.sentry_issue_id = ids.sentry_issue_id
+        ORDER BY i.created_at DESC, i.incident_number DESC LIMIT 1) AS resolved_by
 FROM ids LEFT JOIN sentry_error_mappings m ON m.sentry_issue_id = ids.sentry_issue_id
 ORDER BY 1
 """
@@ -82,6 +84,7 @@ class SentryCandidate:
     mapping_status: str | None
     last_seen_at: datetime | None
     incident_status: str | None
+    resolved_by: str | None
 
 
 @dataclass(frozen=True)

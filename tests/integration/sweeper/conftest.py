@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from domain.sweeper import runner
 from jobs import outbox
 from tests.conftest import make_config
 from tests.fakes.github import FakeHooks, fake_github_hooks
+from tests.fakes.linear import fake_linear
 from tests.fakes.sentry import FakeSentry, fake_sentry
 from tests.fakes.slack import fake_slack
 from tests.integration.webhooks.conftest import Senders, World, world_settings
@@ -28,8 +30,6 @@ class SweepWorld(World):
     config: Config
 
     async def sweep(self, **kwargs: Any) -> runner.Report:
-        from datetime import UTC, datetime, timedelta
-
         since = kwargs.pop("since", datetime.now(UTC) - timedelta(days=1))
         return await runner.sweep(self.pool, self.config, since=since, **kwargs)
 
@@ -39,9 +39,9 @@ class SweepWorld(World):
 
 
 @pytest.fixture
-async def sweep_world(app_factory: Callable[..., Any], pool: asyncpg.Pool, database_url: str) -> AsyncIterator[SweepWorld]:
-    from tests.fakes.linear import fake_linear
-
+async def sweep_world(
+    app_factory: Callable[..., Any], pool: asyncpg.Pool, database_url: str
+) -> AsyncIterator[SweepWorld]:
     async with fake_linear() as linear, fake_slack() as slack, fake_sentry() as sentry, fake_github_hooks() as hooks:
         linear.add_team("ENG")
         values = world_settings(
