@@ -7,6 +7,7 @@ python app.py replay <id|--failed>  reprocess stored webhook deliveries
 python app.py rollup --from T --to T  backfill hourly agent_metrics
 python app.py analytics [--backfill]  compute automation_analytics (past periods from GitHub)
 python app.py console-link  print a one-time sign-in link to the console (10 minutes)
+python app.py sweep --since 24h  find and heal what webhooks never told (progress bar)
 python app.py demo       play recorded webhooks through the signed endpoints, then an approval and a coding request
 """
 
@@ -28,7 +29,7 @@ import logs
 from config import Config, ConfigError
 from db import connect, embedded, migrate
 from db.listen import Hub
-from domain import approvals, coding_requests, incidents, ledger, metrics, runbooks
+from domain import approvals, coding_requests, incidents, ledger, metrics, runbooks, sweeper
 from domain.approvals import store as approval_store
 from domain.bus import events as bus
 from handlers import access, commands, console, errors, health, slack, webhooks
@@ -39,13 +40,14 @@ from handlers.api import incidents as incidents_api
 from handlers.api import metrics as metrics_api
 from handlers.api import runbooks as runbooks_api
 from handlers.api import settings as settings_api
+from handlers.api import sweeps as sweeps_api
 from handlers.keys import CONFIG, DSN, HUB, POOL, SUPERVISOR, WIRING
 from jobs import inbox, outbox, scheduler
 from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
 # Each concept adds its webhook callbacks, outbox handlers and jobs; each edge its routes and listeners.
-CONCEPTS = (incidents, approvals, coding_requests, ledger, metrics, runbooks)
+CONCEPTS = (incidents, approvals, coding_requests, ledger, metrics, runbooks, sweeper)
 EDGES = (
     health,
     webhooks,
@@ -60,6 +62,7 @@ EDGES = (
     metrics_api,
     analytics,
     runbooks_api,
+    sweeps_api,
     openapi,
     console,
 )
@@ -119,8 +122,8 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
     await supervisor.stop(*names)
 
 
-def wire() -> Wiring:
-    wiring = Wiring()
+def wire(config: Config | None = None) -> Wiring:
+    wiring = Wiring(config=config or Config())
     for concept in CONCEPTS:
         concept.setup(wiring)
     return wiring
@@ -133,7 +136,7 @@ def build_app(config: Config) -> web.Application:
         client_max_size=MAX_BODY,
     )
     app[CONFIG] = config
-    app[WIRING] = wire()
+    app[WIRING] = wire(config)
     app[HUB] = Hub(LISTEN_CHANNELS)
     app[SUPERVISOR] = Supervisor()
     app.cleanup_ctx.extend([embedded_postgres, database, listen_hub, background_jobs])
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(run_migrations(config))
         if args.command in commands.COMMANDS:
-            return asyncio.run(commands.COMMANDS[args.command](config, args, wire()))
+            return asyncio.run(commands.COMMANDS[args.command](config, args, wire(config)))
         if config.missing():
             logs.event("config.unset", logging.WARNING, variables=config.missing())
         web.run_app(

@@ -36,6 +36,7 @@ SECRET_FIELDS = (
     "linear_api_key",
     "jwt_secret",
     "slack_client_secret",
+    "sentry_auth_token",
 )
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key of at least 256 bits
 
@@ -69,6 +70,10 @@ class Config:
     slack_client_secret: Secret | None = None
     public_url: str | None = None
     slack_oidc_authorize_url: str = "https://slack.com/openid/connect/authorize"
+    # Sentry's REST API, read by the delivery-gap sweeper (domain/sweeper/).
+    sentry_auth_token: Secret | None = None
+    sentry_org: str | None = None
+    sentry_api_url: str = "https://sentry.io"
     # Not from the environment: tests and one-shot commands turn the background jobs off.
     run_jobs: bool = True
 
@@ -132,6 +137,7 @@ class Config:
             "jwt_jwks_url",
             "public_url",
             "slack_oidc_authorize_url",
+            "sentry_api_url",
         ):
             value = values.get(name)
             if value is not None and urlsplit(str(value)).scheme not in ("http", "https"):

@@ -7,14 +7,16 @@ analytics [--backfill]     compute automation_analytics (past periods from the G
 console-link [--user U…]   print a one-time sign-in link to the console (handlers/console/demo.py)
 demo [--url URL]           play recorded webhooks through the running service, then file two requests
 reembed                    re-embed incidents and runbook patterns with runbooks.embedder (progress bar)
+sweep [--since 24h]        find and heal what webhooks never told: GitHub redeliveries, Linear and Sentry states
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tqdm import tqdm
@@ -24,6 +26,7 @@ from db import connect
 from domain.metrics import analytics as automation
 from domain.metrics import rollup as metrics
 from domain.runbooks import reembed as runbooks_reembed
+from domain.sweeper import runner as sweeper
 from handlers.console import demo
 from jobs import inbox, outbox
 from jobs.wiring import Wiring
@@ -38,6 +41,18 @@ def instant(text: str) -> datetime:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-20T09:00:00Z)") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+DURATION = re.compile(r"^(\d{1,6})([smhd])$")
+UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since(text: str) -> datetime:
+    """``24h``, ``90m``, ``3d``, ``600s`` before now, or an ISO 8601 time."""
+    found = DURATION.match(text.strip())
+    if found:
+        return datetime.now(UTC) - timedelta(seconds=int(found.group(1)) * UNIT_S[found.group(2)])
+    return instant(text)
 
 
 def add_parsers(sub: Any) -> None:
@@ -58,6 +73,10 @@ def add_parsers(sub: Any) -> None:
     stats.add_argument("--periods", type=int, default=12, help="how many past periods to backfill (default 12)")
     demo.add_parsers(sub)
     sub.add_parser("reembed", help="re-embed incidents and runbook patterns with the runbooks.embedder setting")
+    sweep_parser = sub.add_parser("sweep", help="redeliver GitHub deliveries we never stored; heal Linear/Sentry")
+    sweep_parser.add_argument(
+        "--since", type=since, default="24h", help="GitHub deliveries since: 24h, 90m, 3d or an ISO 8601 time"
+    )
 
 
 async def deliveries(config: Config, _args: argparse.Namespace, _wiring: Wiring) -> int:
@@ -149,6 +168,26 @@ async def reembed(config: Config, _args: argparse.Namespace, _wiring: Wiring) ->
     return 0
 
 
+async def sweep(config: Config, args: argparse.Namespace, _wiring: Wiring) -> int:
+    """One sweep now, with a progress bar on stderr; the report's counts on stdout."""
+    with tqdm(desc="sweep", unit="item", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        async with connect.command_pool(config) as pool:
+            report = await sweeper.sweep(pool, config, since=args.since, progress=progress)
+    for source, counts in report.sources.items():
+        print(f"{source}\t" + "\t".join(f"{k}={v}" for k, v in counts.items()))
+    totals = report.totals
+    print(
+        f"sweep {report.run_id}: checked={totals['checked']} missing={totals['missing']} "
+        f"redelivered={totals['redelivered']} healed={totals['healed']}"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "deliveries": deliveries,
     "replay": replay,
@@ -158,4 +197,5 @@ COMMANDS: dict[str, Command] = {
     "console-link": demo.console_link,
     "demo": demo.demo,
     "reembed": reembed,
+    "sweep": sweep,
 }

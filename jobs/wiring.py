@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from config import Config
 from jobs.outbox import Handler
 from jobs.routing import Router
 from jobs.scheduler import Job
@@ -19,6 +20,8 @@ class Wiring:
     router: Router = field(default_factory=Router)
     outbox: dict[str, Handler] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
+    # The service's configuration, for jobs that call outside systems (the sweeper); defaults when unset.
+    config: Config = field(default_factory=Config)
 
     def outbox_handlers(self, handlers: Mapping[str, Handler]) -> None:
         clash = self.outbox.keys() & handlers.keys()

@@ -20,6 +20,7 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError, TransportServerError
 
 import logs
+from integrations.linear.payloads import LinearIssue, ParseError, parse_issue
 from jobs.outbox import Context, Permanent, RetryLater
 
 TIMEOUT_S = 10
@@ -210,4 +211,42 @@ async def comment(ctx: Context, issue_id: str, body: str) -> str:
     if not created.get("success"):
         raise LinearError("Linear commentCreate did not succeed")
     found: str = (created.get("comment") or {}).get("id", "")
+    return found
+
+
+ISSUES_OF_TEAM = """
+query SweepIssues($team: String!, $numbers: [Float!]!, $first: Int!) {
+  issues(first: $first, includeArchived: true, filter: { team: { key: { eq: $team } }, number: { in: $numbers } }) {
+    nodes {
+      id identifier number title url trashed createdAt updatedAt startedAt completedAt canceledAt
+      state { type name }
+      assignee { id }
+      team { key }
+    }
+  }
+}
+"""
+
+
+async def issues_state(ctx: Context, identifiers: list[str]) -> dict[str, LinearIssue]:
+    """The current state of Linear issues (``TEAM-N`` identifiers), one query per team, as the typed
+    event a webhook would carry: action ``update``, or ``remove`` for an issue in the trash. Issues Linear
+    does not return are left out (never guessed deleted)."""
+    by_team: dict[str, list[int]] = {}
+    for identifier in identifiers:
+        team, _, number = identifier.upper().rpartition("-")
+        if team and number.isdigit():
+            by_team.setdefault(team, []).append(int(number))
+    found: dict[str, LinearIssue] = {}
+    for team, numbers in sorted(by_team.items()):
+        data = await execute(ctx, ISSUES_OF_TEAM, {"team": team, "numbers": numbers, "first": len(numbers)})
+        for node in (data.get("issues") or {}).get("nodes") or []:
+            if not isinstance(node, dict):
+                continue
+            action = "remove" if node.get("trashed") else "update"
+            try:
+                issue = parse_issue({"action": action, "data": node, "url": node.get("url")})
+            except ParseError:
+                continue
+            found[issue.identifier] = issue
     return found

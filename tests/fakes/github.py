@@ -151,3 +151,125 @@ async def fake_github() -> AsyncIterator[FakeGitHub]:
         yield fake
     finally:
         await server.close()
+
+
+# Hook deliveries (the delivery-gap sweeper): repository, organisation and app hooks.
+
+
+@dataclass
+class HookDelivery:
+    id: int
+    guid: str
+    event: str
+    delivered_at: str  # ISO 8601 with Z, as GitHub lists them
+    status_code: int = 200
+    action: str | None = None
+    redelivery: bool = False
+    body: bytes = b"{}"  # what GitHub would send again
+
+
+@dataclass
+class FakeHooks:
+    """Deliveries per hook path (``/repos/o/r/hooks/1``, ``/orgs/o/hooks/2``, ``/app/hook``), newest first as
+    GitHub lists them; ``redelivered`` records every POST .../attempts; ``send`` (set by a test) is how the
+    fake "sends again" a redelivered delivery to the service; ``hold`` blocks listings until set."""
+
+    github: FakeGitHub
+    deliveries: dict[str, list[HookDelivery]] = field(default_factory=dict)
+    redelivered: list[tuple[str, int]] = field(default_factory=list)
+    listed: list[str] = field(default_factory=list)
+    send: Any = None
+    hold: asyncio.Event | None = None
+    refuse_redelivery: int = 0  # answer 422 to the next N redelivery requests
+
+    def add(self, hook: str, delivery: HookDelivery) -> None:
+        self.deliveries.setdefault(hook, []).append(delivery)
+        self.deliveries[hook].sort(key=lambda d: d.id, reverse=True)
+
+    @staticmethod
+    def _view(d: HookDelivery) -> dict[str, Any]:
+        ok = 200 <= d.status_code < 300
+        return {
+            "id": d.id,
+            "guid": d.guid,
+            "delivered_at": d.delivered_at,
+            "redelivery": d.redelivery,
+            "duration": 0.12,
+            "status": "OK" if ok else "Invalid HTTP Response: 502",
+            "status_code": d.status_code,
+            "event": d.event,
+            "action": d.action,
+            "installation_id": None,
+            "repository_id": 1,
+        }
+
+    def _authorised(self, request: web.Request) -> bool:
+        self.github.requests.append(Request(request.path, dict(request.query), request.headers.get("Authorization")))
+        return request.headers.get("Authorization") in (f"token {self.github.token}", f"Bearer {self.github.token}")
+
+    async def list(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"message": "Requires authentication"}, status=401)
+        hook = request.path.removesuffix("/deliveries")
+        self.listed.append(hook)
+        if self.hold is not None:
+            await self.hold.wait()
+        if hook not in self.deliveries:
+            return web.json_response({"message": "Not Found"}, status=404)
+        per_page = min(int(request.query.get("per_page", "30")), 100)
+        page = int(request.query.get("page", "1"))
+        items = self.deliveries[hook]
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            headers["Link"] = f'<{self.github.url}{request.path}?per_page={per_page}&page={page + 1}>; rel="next"'
+        return web.json_response([self._view(d) for d in chunk], headers=headers)
+
+    async def attempt(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"message": "Requires authentication"}, status=401)
+        hook = request.path.rsplit("/deliveries/", 1)[0]
+        delivery_id = int(request.match_info["delivery"])
+        found = next((d for d in self.deliveries.get(hook, []) if d.id == delivery_id), None)
+        if found is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        if self.refuse_redelivery:
+            self.refuse_redelivery -= 1
+            return web.json_response({"message": "Validation Failed"}, status=422)
+        self.redelivered.append((hook, delivery_id))
+        status = 200
+        if self.send is not None:
+            status = await self.send(found)
+        self.add(
+            hook,
+            HookDelivery(
+                max(d.id for d in self.deliveries[hook]) + 1,
+                found.guid,
+                found.event,
+                found.delivered_at,
+                status,
+                found.action,
+                True,
+                found.body,
+            ),
+        )
+        return web.json_response({}, status=202)
+
+
+@asynccontextmanager
+async def fake_github_hooks() -> AsyncIterator[FakeHooks]:
+    """Serve hook deliveries (and PyGithub's pull request routes) on 127.0.0.1; ``.github.url`` is the
+    GITHUB_API_URL to configure."""
+    github = FakeGitHub()
+    hooks = FakeHooks(github)
+    app = web.Application()
+    for prefix in ("/repos/{owner}/{repo}/hooks/{hook}", "/orgs/{org}/hooks/{hook}", "/app/hook"):
+        app.router.add_get(f"{prefix}/deliveries", hooks.list)
+        app.router.add_post(f"{prefix}/deliveries/{{delivery:\\d+}}/attempts", hooks.attempt)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    github.url = str(server.make_url("")).rstrip("/")
+    try:
+        yield hooks
+    finally:
+        await server.close()

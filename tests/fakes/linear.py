@@ -1,7 +1,8 @@
 """A fake Linear GraphQL API: a real HTTP server on loopback that the real gql client talks to.
 
 It records every operation, answers the operations the service uses (team lookup, issueCreate,
-issue, issueUpdate, commentCreate) the way Linear does, and can be told to be down (HTTP 503) or to
+issue, issueUpdate, commentCreate, and the sweeper's ``issues`` by team and numbers) the way Linear
+does, and can be told to be down (HTTP 503) or to
 answer rate-limited (HTTP 400 with the ``RATELIMITED`` error code and ``X-RateLimit-Requests-Reset``),
 or to lose the answer of an operation it carried out.
 """
@@ -81,6 +82,41 @@ class FakeLinear:
     def called(self, name: str) -> list[Operation]:
         return [op for op in self.operations if op.field == name]
 
+    def set_state(
+        self, identifier: str, state_type: str, *, assignee_id: str | None = None, trashed: bool = False
+    ) -> dict[str, Any]:
+        """Change an issue in Linear without sending any webhook (what the sweeper must find)."""
+        issue = self.issue(identifier)
+        assert issue is not None, identifier
+        team = self._team_of(issue)
+        issue["stateId"] = next(s["id"] for s in team["states"] if s["type"] == state_type)
+        stamp = self._stamp()
+        issue.update(updatedAt=stamp, assigneeId=assignee_id, trashed=trashed)
+        if state_type == "started":
+            issue.setdefault("startedAt", stamp)
+        if state_type == "completed":
+            issue.setdefault("startedAt", stamp)
+            issue["completedAt"] = stamp
+        if state_type == "canceled":
+            issue["canceledAt"] = stamp
+        return issue
+
+    def _node(self, issue: dict[str, Any]) -> dict[str, Any]:
+        """An issue as the ``issues`` query answers it (the fields the sweeper selects)."""
+        view = self._issue_view(issue)
+        return {
+            **{k: view[k] for k in ("id", "identifier", "url", "updatedAt", "title")},
+            "number": int(issue["identifier"].rsplit("-", 1)[1]),
+            "trashed": issue.get("trashed") or None,
+            "createdAt": issue.get("createdAt", issue["updatedAt"]),
+            "startedAt": issue.get("startedAt"),
+            "completedAt": issue.get("completedAt"),
+            "canceledAt": issue.get("canceledAt"),
+            "state": {"type": view["state"]["type"], "name": view["state"]["name"]},
+            "assignee": {"id": issue["assigneeId"]} if issue.get("assigneeId") else None,
+            "team": {"key": view["team"]["key"]},
+        }
+
     def issue(self, identifier: str) -> dict[str, Any] | None:
         return next((i for i in self.issues.values() if i["identifier"] == identifier), None)
 
@@ -149,6 +185,15 @@ class FakeLinear:
             found.update({k: v for k, v in variables.get("input", {}).items() if k in ("stateId", "title")})
             found["updatedAt"] = self._stamp()
             return web.json_response({"data": {"issueUpdate": {"success": True, "issue": self._issue_view(found)}}})
+        if name == "issues":
+            team = self.teams.get(variables.get("team", ""))
+            numbers = {int(n) for n in variables.get("numbers") or []}
+            nodes = [
+                self._node(i)
+                for i in self.issues.values()
+                if team is not None and i["teamId"] == team["id"] and int(i["identifier"].rsplit("-", 1)[1]) in numbers
+            ][: int(variables.get("first") or 50)]
+            return web.json_response({"data": {"issues": {"nodes": nodes}}})
         if name == "commentCreate":
             comment = {"id": str(uuid.uuid4()), **variables.get("input", {})}
             self.comments.append(comment)
