@@ -20,6 +20,7 @@ from handlers.api import (
     metrics,
     runbooks,
     settings,
+    sweeps,
 )
 from handlers.api.bodies import ERROR_SCHEMA
 
@@ -35,6 +36,7 @@ DOCUMENTED = (
     metrics,
     runbooks,
     settings,
+    sweeps,
 )
 
 

@@ -60,7 +60,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-document(
+OPENAPI = document(
     {
         "/api/v1/sweeps": {
             "get": {
