@@ -50,10 +50,12 @@ class Subscription:
         self.scanned = cursor
         return True
 
-    def take(self) -> list[bus.Event]:
+    def take(self) -> tuple[list[bus.Event], int]:
+        """The queued events and how far they reach: every visible match up to ``scanned`` is among them
+        (read both at once: a later overflow drops what is queued, and ``scanned`` no longer says so)."""
         taken = list(self.queue)
         self.queue.clear()
-        return taken
+        return taken, self.scanned
 
     def _offer(self, event: bus.Event) -> None:
         if self.behind or not self.sees or not self.where.matches(event):

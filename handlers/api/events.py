@@ -218,11 +218,12 @@ async def _follow(
             last = max(last, found.next)
             more = found.next < found.tail or not subscription.go_live(last)
         else:
-            for event in subscription.take():
+            taken, reach = subscription.take()
+            for event in taken:
                 if event.seq > last:
                     await response.write(frame(event))
                     last = told = event.seq
-            last = max(last, subscription.scanned)
+            last = max(last, reach)
         if loop.time() >= beat_at:
             await response.write(b": heartbeat\n\n" if told == last else scanned(last))
             told = last
