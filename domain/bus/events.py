@@ -82,6 +82,12 @@ class Event:
         """The event as compact JSON, encoded once however many streams send it."""
         return json.dumps(self.as_json(), separators=(",", ":"), default=str).encode()
 
+    @functools.cached_property
+    def sse_bytes(self) -> bytes:
+        """The event as one Server-Sent Events message (``id:`` is its seq), built once for every stream."""
+        name = self.event_type.replace("\r", " ").replace("\n", " ")
+        return f"id: {self.seq}\nevent: {name}\ndata: ".encode() + self.json_bytes + b"\n\n"
+
     def as_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,

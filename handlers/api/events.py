@@ -162,8 +162,7 @@ def _resume_point(request: web.Request) -> int | None:
 
 
 def frame(event: bus.Event) -> bytes:
-    name = event.event_type.replace("\r", " ").replace("\n", " ")
-    return f"id: {event.seq}\nevent: {name}\ndata: ".encode() + event.json_bytes + b"\n\n"
+    return event.sse_bytes
 
 
 def scanned(seq: int) -> bytes:
@@ -219,10 +218,10 @@ async def _follow(
             more = found.next < found.tail or not subscription.go_live(last)
         else:
             taken, reach = subscription.take()
-            for event in taken:
-                if event.seq > last:
-                    await response.write(frame(event))
-                    last = told = event.seq
+            fresh = [event for event in taken if event.seq > last]
+            if fresh:  # one write for all that is queued: a burst costs a write per wake, not per event
+                await response.write(b"".join(frame(event) for event in fresh))
+                last = told = fresh[-1].seq
             last = max(last, reach)
         if loop.time() >= beat_at:
             await response.write(b": heartbeat\n\n" if told == last else scanned(last))
