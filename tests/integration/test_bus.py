@@ -38,7 +38,8 @@ async def test_a_publish_does_not_wait_behind_an_uncommitted_one_and_a_cursor_ne
         slow_id = await bus.publish(slow, "test.slow", {})
         async with asyncio.timeout(2):  # under 0006 this waits on the lock for as long as `slow` stays open
             await pool.execute(
-                "INSERT INTO agent_events (source_agent_id, source_agent_type, event_type) VALUES ('x', 'y', 'test.fast')"
+                "INSERT INTO agent_events (source_agent_id, source_agent_type, event_type)"
+                " VALUES ('x', 'y', 'test.fast')"
             )
         assert not await pool.fetchval(WAITING_ON_A_LOCK)
         first = await bus.read_after(pool, 0)
