@@ -167,7 +167,7 @@ def frame(event: bus.Event) -> bytes:
 
 def scanned(seq: int) -> bytes:
     """Moves the client's Last-Event-ID past rows it had no match in (an SSE message with no data is not
-    dispatched to the client's handlers, but its id is kept)."""
+    dispatched to the client's handlers, but its id is kept); sent with a heartbeat."""
     return f": scanned\nid: {seq}\n\n".encode()
 
 
@@ -224,7 +224,7 @@ async def _follow(
                 last = told = fresh[-1].seq
             last = max(last, reach)
         if loop.time() >= beat_at:
-            await response.write(b": heartbeat\n\n" if told == last else scanned(last))
+            await response.write(b": heartbeat\n\n" if told == last else b": heartbeat\n" + scanned(last))
             told = last
             beat_at = loop.time() + HEARTBEAT_S
         if more:
