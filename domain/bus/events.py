@@ -37,11 +37,15 @@ WITH page AS (
     SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
            e.correlation_id, e.created_at
     FROM agent_event_offsets o
-    JOIN agent_events e ON e.id = o.event_id
+    CROSS JOIN LATERAL (  -- one primary-key lookup per offset in seq order (LIMIT keeps it a lookup)
+        SELECT * FROM agent_events e
+        WHERE e.id = o.event_id
+          AND ($2::text IS NULL OR e.target_agent_ids @> ARRAY[$2] OR coalesce(cardinality(e.target_agent_ids), 0) = 0)
+          AND ($3::text IS NULL OR e.event_type = $3)
+          AND ($4::uuid IS NULL OR e.correlation_id = $4)
+        LIMIT 1
+    ) e
     WHERE o.seq > $1 AND o.seq <= $6
-      AND ($2::text IS NULL OR e.target_agent_ids @> ARRAY[$2] OR coalesce(cardinality(e.target_agent_ids), 0) = 0)
-      AND ($3::text IS NULL OR e.event_type = $3)
-      AND ($4::uuid IS NULL OR e.correlation_id = $4)
     ORDER BY o.seq
     LIMIT $5
 )
