@@ -1,19 +1,23 @@
 """The inter-agent bus over HTTP: publish, page by cursor, and a Server-Sent Events stream.
 
-The stream's rows always come from the table (after the last offset sent, as the caller's role, so RLS
-applies); NOTIFY only wakes it (db/listen.py). Pages are bounded and every write waits for the
-socket to drain, so a slow client holds at most one page in memory. A comment line is sent as a
-heartbeat every ``HEARTBEAT_S`` seconds, which also re-reads the table as a safety net.
+A stream is fed by the process's one bus reader (domain/bus/fanout.py), which fetches new rows once and
+fans them out in memory, filtered per stream by the stream's filter and by the seed's RLS rules for its
+caller's role. A stream that starts behind (Last-Event-ID), or whose bounded queue overflows because its
+client is slow, reads its backlog from the table itself, as its caller (so RLS applies), by cursor, until
+it has caught up with the reader. Every write waits for the socket to drain. ``id:`` is the highest seq
+the stream has scanned up to: the event's own, or, after a quiet stretch, a ``: scanned`` comment's id
+line, so a filtered stream that resumes never re-scans what it has already passed. A comment line is sent
+as a heartbeat every ``HEARTBEAT_S`` seconds, on a fixed schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -23,6 +27,7 @@ import logs
 from domain.approvals import store as approvals
 from domain.approvals.rules import continuation_event_type
 from domain.bus import events as bus
+from domain.bus import fanout
 from handlers.api import document
 from handlers.api.auth import as_caller, caller
 from handlers.api.bodies import (
@@ -38,12 +43,12 @@ from handlers.api.bodies import (
     request_body,
     responses,
 )
-from handlers.keys import HUB
+from handlers.keys import HUB, POOL, SUPERVISOR
 
 HEARTBEAT_S = 15.0
 PAGE = 100
-TAIL = "SELECT coalesce(max(seq), 0) FROM agent_event_offsets"
-MAX_SEQ = 2**63 - 1
+MAX_SEQ = bus.MAX_SEQ
+READER = web.AppKey("bus_reader", fanout.Reader)  # the process's one bus reader
 
 routes = web.RouteTableDef()
 
@@ -81,7 +86,11 @@ EVENT_PAGE = {
     "required": ["events", "next_cursor"],
     "properties": {
         "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-        "next_cursor": {"type": "integer", "description": "pass as ?after= for the next page"},
+        "next_cursor": {
+            "type": "integer",
+            "description": "the highest seq this page scanned, matched or not (at most 10,000 past ?after=): "
+            "pass it as ?after= for the next page; an empty page with a higher next_cursor is normal",
+        },
     },
 }
 
@@ -124,6 +133,8 @@ async def publish(request: web.Request) -> web.Response:
             source_agent_id=body["source_agent_id"],
             source_agent_type=body["source_agent_type"],
         )
+    async with request.app[POOL].acquire() as conn:  # after the commit: numbered without waiting on others
+        await bus.sequence(conn)
         event = await bus.get(conn, event_id)
     return created(event.as_json())
 
@@ -132,16 +143,12 @@ async def publish(request: web.Request) -> web.Response:
 async def page(request: web.Request) -> web.Response:
     after = query_int(request, "after", 0, minimum=0, maximum=MAX_SEQ)
     limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
+    where = bus.Filter(
+        query_str(request, "target"), query_str(request, "event_type"), query_uuid(request, "correlation_id")
+    )
     async with as_caller(request) as conn:
-        events = await bus.read_after(
-            conn,
-            after,
-            target=query_str(request, "target"),
-            event_type=query_str(request, "event_type"),
-            correlation_id=query_uuid(request, "correlation_id"),
-            limit=limit,
-        )
-    return ok({"events": [e.as_json() for e in events], "next_cursor": events[-1].seq if events else after})
+        found = await bus.page_after(conn, after, where, limit=limit)
+    return ok({"events": [e.as_json() for e in found.events], "next_cursor": found.next})
 
 
 def _resume_point(request: web.Request) -> int | None:
@@ -155,58 +162,100 @@ def _resume_point(request: web.Request) -> int | None:
 
 
 def frame(event: bus.Event) -> bytes:
-    name = event.event_type.replace("\r", " ").replace("\n", " ")
-    data = json.dumps(event.as_json(), separators=(",", ":"), default=str)
-    return f"id: {event.seq}\nevent: {name}\ndata: {data}\n\n".encode()
+    return event.sse_bytes
+
+
+def scanned(seq: int) -> bytes:
+    """Moves the client's Last-Event-ID past rows it had no match in (an SSE message with no data is not
+    dispatched to the client's handlers, but its id is kept); sent with a heartbeat."""
+    return f": scanned\nid: {seq}\n\n".encode()
 
 
 @routes.get("/api/v1/events/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    target = query_str(request, "target")
-    event_type = query_str(request, "event_type")
+    where = bus.Filter(query_str(request, "target"), query_str(request, "event_type"))
     last = _resume_point(request)
-    hub = request.app[HUB]
-    if last is None:  # a new subscriber starts at the tail; one that resumes passes Last-Event-ID
-        async with as_caller(request) as conn:
-            last = int(await conn.fetchval(TAIL))
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
-    wake = hub.subscribe(bus.CHANNEL)
+    reader = request.app[READER]
+    subscription = reader.subscribe(where, caller(request).role)  # before the first read: nothing slips
     try:
-        await response.prepare(request)
-        await response.write(f"retry: 1000\n: connected at {last}\n\n".encode())
-        expires = float(caller(request).claims.get("exp", 0)) or None
-        loop = asyncio.get_running_loop()
-        beat_at = loop.time() + HEARTBEAT_S  # a fixed schedule: no wake-up (a busy bus) postpones it
-        while not hub.closing and (expires is None or time.time() < expires):  # an expired token ends it
-            wake.clear()
+        if last is None:  # a new subscriber starts at the tail; one that resumes passes Last-Event-ID
             async with as_caller(request) as conn:
-                events = await bus.read_after(conn, last, target=target, event_type=event_type, limit=PAGE)
-            for event in events:
-                await response.write(frame(event))  # waits while the client is slow: bounded buffer
-                last = event.seq
-            if loop.time() >= beat_at:
-                await response.write(b": heartbeat\n\n")
-                beat_at = loop.time() + HEARTBEAT_S
-            if len(events) == PAGE:
-                continue
-            idle_s = beat_at - loop.time()
-            if expires is not None:
-                idle_s = min(idle_s, expires - time.time())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, idle_s)):
-                    await wake.wait()
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    except Exception as exc:  # after prepare() there is no JSON error to send: end, the client resumes
-        logs.event("bus.stream_failed", logging.WARNING, error=repr(exc), last=last)
+                last = await bus.tail(conn)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+        await response.prepare(request)
+        try:
+            await response.write(f"retry: 1000\n: connected at {last}\n\n".encode())
+            await _follow(request, response, subscription, last)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        except Exception as exc:  # after prepare() there is no JSON error to send: end, the client resumes
+            logs.event("bus.stream_failed", logging.WARNING, error=repr(exc), last=last)
     finally:
-        hub.unsubscribe(bus.CHANNEL, wake)
+        reader.unsubscribe(subscription)
     return response
 
 
+async def _follow(
+    request: web.Request, response: web.StreamResponse, subscription: fanout.Subscription, last: int
+) -> None:
+    hub, reader = request.app[HUB], request.app[READER]
+    expires = float(caller(request).claims.get("exp", 0)) or None
+    loop = asyncio.get_running_loop()
+    beat_at = loop.time() + HEARTBEAT_S  # a fixed schedule: no wake-up (a busy bus) postpones it
+    told = last
+    while not (hub.closing or reader.closing) and (expires is None or time.time() < expires):
+        subscription.wake.clear()
+        more = False
+        if subscription.behind:  # the backlog, from the table as the caller, until caught up
+            async with as_caller(request) as conn:
+                found = await bus.page_after(conn, last, subscription.where, limit=PAGE)
+            for event in found.events:
+                await response.write(frame(event))  # waits while the client is slow
+                told = event.seq
+            last = max(last, found.next)
+            more = found.next < found.tail or not subscription.go_live(last)
+        else:
+            taken, reach = subscription.take()
+            fresh = [event for event in taken if event.seq > last]
+            if fresh:  # one write for all that is queued: a burst costs a write per wake, not per event
+                await response.write(b"".join(frame(event) for event in fresh))
+                last = told = fresh[-1].seq
+            last = max(last, reach)
+        if loop.time() >= beat_at:
+            await response.write(b": heartbeat\n\n" if told == last else b": heartbeat\n" + scanned(last))
+            told = last
+            beat_at = loop.time() + HEARTBEAT_S
+        if more:
+            continue
+        idle_s = beat_at - loop.time()
+        if expires is not None:
+            idle_s = min(idle_s, expires - time.time())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, idle_s)):
+                await subscription.wake.wait()
+
+
+async def bus_reader(app: web.Application) -> AsyncIterator[None]:
+    """The process's one bus reader, a supervised component woken by the ``agent_events`` NOTIFY."""
+    reader, pool, hub, supervisor = app[READER], app[POOL], app[HUB], app[SUPERVISOR]
+    wake = hub.subscribe(bus.CHANNEL)
+    supervisor.start("bus", lambda: reader.run(pool, wake))
+    yield
+    reader.close()
+    await supervisor.stop("bus")
+    hub.unsubscribe(bus.CHANNEL, wake)
+
+
+async def close_reader(app: web.Application) -> None:
+    app[READER].close()  # streams end now instead of holding the shutdown
+
+
 def setup(app: web.Application) -> None:
+    app[READER] = fanout.Reader()
+    app.cleanup_ctx.append(bus_reader)
+    app.on_shutdown.append(close_reader)
     app.add_routes(routes)
 
 
@@ -251,7 +300,8 @@ OPENAPI = document(
                 ],
                 "responses": {
                     "200": {
-                        "description": "an endless text/event-stream; `id:` is the event's seq",
+                        "description": "an endless text/event-stream; `id:` is the event's seq, or, on a "
+                        "`: scanned` comment, the highest seq scanned without a match: resume with it",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
                     **{k: v for k, v in responses("200", {}).items() if k != "200"},

@@ -1,4 +1,5 @@
-"""The bus's commit-ordered offsets: late commits are never skipped, rollbacks never seen."""
+"""The bus's commit-ordered offsets: publishers never wait on each other, late commits are never skipped,
+rollbacks never seen, and a page says how far it scanned."""
 
 from __future__ import annotations
 
@@ -25,30 +26,62 @@ async def test_publish_and_read_in_order(pool: asyncpg.Pool) -> None:
     assert [e.seq for e in seen] == sorted(e.seq for e in seen)
 
 
-async def test_an_offset_is_given_in_commit_order(pool: asyncpg.Pool) -> None:
-    """A transaction that published first but commits last still gets the later offset."""
+async def test_a_publish_does_not_wait_behind_an_uncommitted_one_and_a_cursor_never_skips_it(
+    pool: asyncpg.Pool,
+) -> None:
+    """Two transactions commit out of order: the second publisher does not wait for the first (0006's lock
+    made it wait until the first committed), and a cursor taken after the second still finds the first."""
     slow = await pool.acquire()
     try:
         tx = slow.transaction()
         await tx.start()
         slow_id = await bus.publish(slow, "test.slow", {})
-        fast = asyncio.create_task(
-            pool.execute(
+        async with asyncio.timeout(2):  # under 0006 this waits on the lock for as long as `slow` stays open
+            await pool.execute(
                 "INSERT INTO agent_events (source_agent_id, source_agent_type, event_type)"
                 " VALUES ('x', 'y', 'test.fast')"
             )
-        )
-        async with asyncio.timeout(10):  # the second publisher waits for the first to commit
-            while not fast.done() and not await pool.fetchval(WAITING_ON_A_LOCK):
-                await asyncio.sleep(0.01)
-        assert not fast.done(), "the second publisher waits for the first to commit"
+        assert not await pool.fetchval(WAITING_ON_A_LOCK)
+        first = await bus.read_after(pool, 0)
+        assert [e.event_type for e in first] == ["test.fast"], "the uncommitted event is not numbered yet"
+        cursor = first[-1].seq
         await tx.commit()
-        await fast
     finally:
         await pool.release(slow)
-    events = await bus.read_after(pool, 0)
-    assert [e.event_type for e in events] == ["test.slow", "test.fast"]
-    assert events[0].id == slow_id
+    late = await bus.read_after(pool, cursor)
+    assert [(e.id, e.event_type) for e in late] == [(slow_id, "test.slow")] and late[0].seq > cursor
+    assert [e.event_type for e in await bus.read_after(pool, 0)] == ["test.fast", "test.slow"]
+
+
+async def test_sequencers_in_parallel_never_hand_out_a_seq_below_one_already_visible(pool: asyncpg.Pool) -> None:
+    """Many publishers and sequencer runs at once: every seq is unique, and a reader that polls all along
+    sees seqs only grow (it never finds a row below its cursor afterwards)."""
+
+    async def publisher(n: int) -> None:
+        for i in range(20):
+            async with pool.acquire() as conn:
+                await bus.publish(conn, "test.many", {"n": n, "i": i})
+                await bus.sequence(conn)
+
+    seen: list[int] = []
+    done = asyncio.Event()
+
+    async def poller() -> None:
+        cursor = 0
+        while not done.is_set():
+            for event in await bus.read_after(pool, cursor, limit=1000):
+                seen.append(event.seq)
+                cursor = event.seq
+
+    polling = asyncio.create_task(poller())
+    await asyncio.gather(*(publisher(n) for n in range(6)))
+    done.set()
+    await polling
+    everything = [e.seq for e in await bus.read_after(pool, 0, limit=1000)]
+    assert len(everything) == 120 == len(set(everything))
+    assert seen == sorted(seen) and set(seen) <= set(everything)
+    tail = [e.seq for e in await bus.read_after(pool, seen[-1] if seen else 0, limit=1000)]
+    assert sorted(set(seen) | set(tail)) == sorted(everything), "the poller skipped nothing"
 
 
 async def test_a_rolled_back_publish_is_never_seen(pool: asyncpg.Pool) -> None:
@@ -71,11 +104,24 @@ async def test_publish_notifies_listeners_on_commit(pool: asyncpg.Pool) -> None:
     await listener.add_listener("agent_events", on_notify)
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await bus.publish(conn, "test.n", {})
+            event_id = await bus.publish(conn, "test.n", {})
             await pool.execute("SELECT pg_notify('agent_events', 'marker')")  # committed: delivered now
             assert await asyncio.wait_for(got.get(), 5) == "marker", "nothing before the commit"
-        seq = int(await asyncio.wait_for(got.get(), 5))
-        assert [e.seq for e in await bus.read_after(pool, seq - 1)] == [seq]
+        assert await asyncio.wait_for(got.get(), 5) == ""
+        assert [e.id for e in await bus.read_after(pool, 0)] == [event_id]
     finally:
         await listener.remove_listener("agent_events", on_notify)
         await pool.release(listener)
+
+
+async def test_a_page_scans_a_bounded_window_and_says_how_far(pool: asyncpg.Pool) -> None:
+    """A filter that matches nothing still moves the cursor: to the end of the window, or to the tail."""
+    async with pool.acquire() as conn:
+        for i in range(7):
+            await bus.publish(conn, "test.quiet", {"i": i}, targets=["somebody"])
+        tail = await bus.sequence(conn)
+        where = bus.Filter(target="nobody", event_type="test.quiet")
+        assert await bus.page_after(conn, 0, where, window=3) == bus.Page([], 3, tail)
+        assert await bus.page_after(conn, 3, where) == bus.Page([], tail, tail)
+        full = await bus.page_after(conn, 0, bus.Filter(event_type="test.quiet"), limit=2)
+        assert [e.payload["i"] for e in full.events] == [0, 1] and full.next == full.events[-1].seq

@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from domain.bus import events as bus
+from domain.bus import fanout
 from domain.bus.events import CHANNEL
 from handlers.api import events as events_api
 from handlers.keys import HUB
@@ -181,3 +182,71 @@ async def test_a_stream_ends_when_its_token_expires(client: TestClient[Any, Any]
         async with asyncio.timeout(10):
             rest = await response.content.read()  # returns at the end of the stream
     assert b"id:" not in rest
+
+
+async def test_one_reader_feeds_every_stream_and_a_quiet_filter_still_advances_its_cursor(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many streams are open, the process listens and reads once (the bus reader); a filtered
+    stream with no match is told how far it has scanned (`id:` on a `: scanned` comment)."""
+    monkeypatch.setattr(events_api, "HEARTBEAT_S", 0.2)
+    async with (
+        client.get("/api/v1/events/stream", params={"target": "quiet"}, headers=READER) as quiet,
+        client.get("/api/v1/events/stream", params={"target": "busy"}, headers=READER) as busy,
+    ):
+        await SSE(quiet).until_connected()
+        stream = SSE(busy)
+        await stream.until_connected()
+        assert client.app[HUB].subscribers(CHANNEL) == 1
+        sent = [await publish(client, event("only.busy", ["busy"], i=i)) for i in range(3)]
+        assert [e["id"] for e in await stream.events(3)] == [s["id"] for s in sent]
+        async with asyncio.timeout(5):
+            while (line := await quiet.content.readline()) != f"id: {sent[-1]['seq']}\n".encode():
+                assert not line.startswith(b"data:"), line
+    page = await client.get("/api/v1/events", params={"target": "quiet"}, headers=READER)
+    assert await page.json() == {"events": [], "next_cursor": sent[-1]["seq"]}
+
+
+async def test_an_authenticated_stream_sees_exactly_what_rls_lets_it_read(
+    client: TestClient[Any, Any], pool: asyncpg.Pool
+) -> None:
+    """The shared reader reads as the owner; each stream gets what the seed's policies give its role."""
+    backlog = [await publish(client, event("rls.old", targets, i=i)) for i, targets in enumerate([["a"], [], ["b"]])]
+    async with client.get("/api/v1/events/stream", headers={**READER, "Last-Event-ID": "0"}) as response:
+        stream = SSE(response)
+        got = await stream.events(3)
+        async with pool.acquire() as conn:  # plain SQL, also outside the API: agents may insert directly
+            await bus.publish(conn, "rls.live", {}, targets=["c"])
+        got += await stream.events(1)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)",
+            '{"role": "authenticated"}',
+        )
+        allowed = [str(r["id"]) for r in await conn.fetch("SELECT e.id FROM agent_events e ORDER BY e.created_at")]
+    assert sorted(e["id"] for e in got) == sorted(allowed) and len(allowed) == 4
+    assert [e["id"] for e in got[:3]] == [b["id"] for b in backlog]
+
+
+async def test_a_slow_client_costs_a_bounded_queue_and_still_gets_everything_in_order(
+    client: TestClient[Any, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that stops reading while more than a queue's worth of events is published: its stream is
+    dropped to reading the table itself (no unbounded buffer), then delivers every event once, in order."""
+    monkeypatch.setattr(fanout, "DEPTH", 16)
+    n = 200
+    reader = client.app[events_api.READER]
+    async with client.get("/api/v1/events/stream", headers=READER) as response:
+        stream = SSE(response)
+        await stream.until_connected()
+        blob = "x" * 100_000  # 20 MB in all: more than the socket buffers hold
+        async with pool.acquire() as conn:
+            for i in range(n):  # the client reads nothing meanwhile
+                await bus.publish(conn, "slow", {"i": i, "blob": blob})
+            await bus.sequence(conn)
+        async with asyncio.timeout(10):
+            while not any(s.behind for s in reader.subscriptions):
+                await asyncio.sleep(0.01)
+        assert all(len(s.queue) <= fanout.DEPTH for s in reader.subscriptions)
+        got = await stream.events(n, deadline_s=30)
+    assert [e["payload"]["i"] for e in got] == list(range(n))
