@@ -31,6 +31,8 @@ def cost_budget(agent_id: str) -> str:
 
 
 METRICS_ROLLUP = "metrics.rollup_statement"
+# Taken in SQL by agent_events_sequence() (1010_bus_sequencer.sql): one sequencer run numbers at a time.
+BUS_SEQUENCER = "bus.sequencer"
 
 
 async def xact_lock(conn: asyncpg.Connection, key: str) -> None:
