@@ -30,6 +30,13 @@ async def read_bus(http: aiohttp.ClientSession, app: AppProcess) -> tuple[int, d
         return r.status, await r.json(), r.headers.get("Retry-After")
 
 
+async def _lock_waiters(conn: asyncpg.Connection, at_least: int) -> bool:
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    return bool(waiting >= at_least)
+
+
 async def test_a_burst_larger_than_the_pool(own_database: str, start_app: Any) -> None:
     app: AppProcess = start_app(DATABASE_URL=own_database, SENTRY_CLIENT_SECRET=SENTRY_SECRET)
     await app.ready()
@@ -43,7 +50,9 @@ async def test_a_burst_larger_than_the_pool(own_database: str, start_app: Any) -
         burst = [asyncio.create_task(post(http, app, d)) for d in deliveries]
         first_503 = await wait_for(lambda: any(t.done() and t.result()[0] == 503 for t in burst), ACQUIRE_TIMEOUT_S * 4)
         waited_s = time.monotonic() - started
-        readers = [asyncio.create_task(read_bus(http, app)) for _ in range(5)]  # the pool is all held now
+        # The pool is all held now: every connection waits on the locked table (observed, not assumed).
+        await wait_for(lambda: _lock_waiters(blocker, 10), ACQUIRE_TIMEOUT_S * 2)
+        readers = [asyncio.create_task(read_bus(http, app)) for _ in range(5)]
         await wait_for(lambda: all(t.done() for t in readers), ACQUIRE_TIMEOUT_S * 3)
         await tx.rollback()
         released = time.monotonic()
