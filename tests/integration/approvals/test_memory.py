@@ -104,9 +104,9 @@ async def test_the_message_shows_the_most_similar_earlier_decisions(harness: Har
     ]
     for i, (d, status, reason, incident_after_days) in enumerate(earlier):
         row = await harness.pool.fetchrow(
-            "INSERT INTO approval_requests (agent_name, action_type, action_details, risk_level, status, resolved_by,"
-            " resolved_at, rejection_reason) VALUES ($1, $2, $3, 'medium', $4, 'U0LEAD', now() - make_interval(days => $5),"
-            " $6) RETURNING id, resolved_at",
+            "INSERT INTO approval_requests (agent_name, action_type, action_details, risk_level, status,"
+            " resolved_by, resolved_at, rejection_reason) VALUES ($1, $2, $3, 'medium', $4, 'U0LEAD',"
+            " now() - make_interval(days => $5), $6) RETURNING id, resolved_at",
             REQUEST["agent_name"],
             REQUEST["action_type"],
             d,
@@ -116,8 +116,9 @@ async def test_the_message_shows_the_most_similar_earlier_decisions(harness: Har
         )
         if incident_after_days is not None:
             await harness.pool.execute(
-                "INSERT INTO infrastructure_incidents (severity, incident_type, source, title, affected_services, created_at)"
-                " VALUES ('high', 'error_spike', 'sentry', 'cart errors', ARRAY['checkout'], $1::timestamptz + make_interval(days => $2::int))",
+                "INSERT INTO infrastructure_incidents (severity, incident_type, source, title, affected_services,"
+                " created_at) VALUES ('high', 'error_spike', 'sentry', 'cart errors', ARRAY['checkout'],"
+                " $1::timestamptz + make_interval(days => $2::int))",
                 row["resolved_at"],
                 incident_after_days,
             )

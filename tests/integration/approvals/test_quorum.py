@@ -27,7 +27,8 @@ async def _quorum(harness: Harness, quorum: dict[str, int], approvers: list[str]
 
 async def _events(harness: Harness, approval_id: str) -> list[dict[str, object]]:
     rows = await harness.pool.fetch(
-        "SELECT event_type, payload FROM agent_events WHERE correlation_id = $1 ORDER BY created_at", uuid.UUID(approval_id)
+        "SELECT event_type, payload FROM agent_events WHERE correlation_id = $1 ORDER BY created_at",
+        uuid.UUID(approval_id),
     )
     return [{"event_type": r["event_type"], **r["payload"]} for r in rows]
 
