@@ -50,7 +50,9 @@ def _element(spec: Mapping[str, Any], current: Any) -> dict[str, Any]:
             if isinstance(spec.get(bound), int | float):
                 element[name] = str(spec[bound])
         return element
-    element = {"type": "plain_text_input", "action_id": VALUE, "max_length": int(spec.get("maxLength", MAX_TEXT))}
+    limit = spec.get("maxLength")
+    limit = min(limit, MAX_TEXT) if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else MAX_TEXT
+    element = {"type": "plain_text_input", "action_id": VALUE, "max_length": limit}
     if isinstance(current, str) and current:
         element["initial_value"] = clip(current, MAX_TEXT)
     return element

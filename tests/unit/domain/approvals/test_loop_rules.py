@@ -116,3 +116,13 @@ def test_reject_options_and_votes_line() -> None:
     assert votes_block(Shown(quorum=1)) is None
     block = votes_block(Shown(approvers_voted=("U1",), quorum=2))
     assert block is not None and "*1 of 2*" in block["elements"][0]["text"] and "<@U1>" in block["elements"][0]["text"]
+
+
+def test_text_inputs_stay_within_slacks_limit() -> None:
+    editable = {
+        "type": "object",
+        "properties": {"note": {"type": "string", "maxLength": 10**6}, "tag": {"type": "string"}},
+    }
+    modal = edit_modal("id-1", "t", editable, {"note": "hi", "tag": "x"}, from_message=True)
+    limits = [b["element"]["max_length"] for b in modal["blocks"] if b["type"] == "input"]
+    assert limits == [3000, 3000]
