@@ -12,6 +12,7 @@ import asyncio
 from aiohttp import web
 
 from db import migrate
+from domain.approvals import watch
 from domain.incidents import activity
 from handlers.keys import POOL, SUPERVISOR
 
@@ -31,6 +32,7 @@ async def readyz(request: web.Request) -> web.Response:
             async with request.app[POOL].acquire() as conn:
                 waiting = await migrate.pending(conn)
                 deleted = [] if waiting else await activity.deleted_installations(conn)
+                stuck = [] if waiting else await watch.undeliverable(conn)
     except Exception as exc:  # any failure to reach the database means not ready
         body = {"error": "database unreachable", "detail": str(exc), "components": components}
         return web.json_response(body, status=503)
@@ -42,6 +44,8 @@ async def readyz(request: web.Request) -> web.Response:
     body = {"ok": True, "components": components}
     if deleted:  # still ready: Sentry simply sends nothing more for these organizations
         body["sentry_installations_deleted"] = deleted
+    if stuck:  # still ready: the agents were told (approval.undeliverable) and so was the incidents channel
+        body["approvals_undeliverable"] = stuck
     return web.json_response(body)
 
 

@@ -8,10 +8,12 @@ escaped for mrkdwn. The button value is the approval id (the App Home renders th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from domain.approvals.policy import RiskLevel
+from domain.approvals.precedent import Precedent
 from domain.approvals.rules import Approval, Status, slack_date
 
 MAX_BLOCKS = 50
@@ -27,14 +29,28 @@ CODE_FENCE = "```"
 class ActionId(StrEnum):
     APPROVE = "approval_approve"
     REJECT = "approval_reject"
+    EDIT = "approval_edit"
 
 
 class CallbackId(StrEnum):
     REJECT_REASON = "approval_reject_reason"
+    EDIT = "approval_edit_submit"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the request message shows beyond the row: votes so far, the Edit button, precedent."""
+
+    approvers_voted: tuple[str, ...] = ()
+    quorum: int = 1
+    editable: bool = False
+    precedents: tuple[Precedent, ...] = ()
 
 
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
+OPTION_BLOCK = "reject_option"
+OPTION_INPUT = "reject_option_input"
 
 RISK_BADGE = {
     RiskLevel.LOW: ":large_green_circle: low",
@@ -126,8 +142,9 @@ def _confirm(approval: Approval, verb: str) -> dict[str, Any]:
     }
 
 
-def buttons(approval: Approval) -> dict[str, Any]:
-    """The Approve / Reject actions block; a confirmation dialog for high and critical risk."""
+def buttons(approval: Approval, *, editable: bool = False) -> dict[str, Any]:
+    """The Approve / (Edit and approve) / Reject actions block; a confirmation dialog for high and critical
+    risk (the edit modal is its own confirmation)."""
     value = str(approval.id)
     assert len(value) <= MAX_BUTTON_VALUE
     approve: dict[str, Any] = {
@@ -147,7 +164,36 @@ def buttons(approval: Approval) -> dict[str, Any]:
     if approval.risk in (RiskLevel.HIGH, RiskLevel.CRITICAL):
         approve["confirm"] = _confirm(approval, "Approve")
         reject["confirm"] = _confirm(approval, "Reject")
-    return {"type": "actions", "block_id": f"approval:{value}", "elements": [approve, reject]}
+    elements = [approve, reject]
+    if editable:
+        edit = {"type": "button", "action_id": ActionId.EDIT.value, "text": plain("Edit and approve"), "value": value}
+        elements.insert(1, edit)
+    return {"type": "actions", "block_id": f"approval:{value}", "elements": elements}
+
+
+def votes_block(shown: Shown) -> dict[str, Any] | None:
+    """'1 of 2 approvals so far: @a' under a request that needs a quorum."""
+    if shown.quorum <= 1:
+        return None
+    who = ", ".join(f"<@{v}>" for v in shown.approvers_voted) or "none yet"
+    text = f":ballot_box_with_ballot: *{len(shown.approvers_voted)} of {shown.quorum}* approvals so far: {who}"
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def precedent_blocks(precedents: tuple[Precedent, ...]) -> list[dict[str, Any]]:
+    """The most similar earlier decisions: decision, when, reason, and what happened afterwards."""
+    if not precedents:
+        return []
+    lines = []
+    for p in precedents:
+        e = p.earlier
+        mark = OUTCOME.get(Status(e.decision), e.decision) if e.decision in set(Status) else e.decision
+        reason = f" — “{escape(clip(e.reason, 200))}”" if e.reason else ""
+        after = f"; afterwards: {p.aftermath}" if p.aftermath else ""
+        lines.append(f"• {mark} {slack_date(e.decided_at, '{date_short}')} ({p.score:.0%} alike){reason}{after}")
+    return [
+        {"type": "context", "elements": [mrkdwn("*Similar earlier decisions*\n" + "\n".join(lines))]},
+    ]
 
 
 def fallback_text(approval: Approval) -> str:
@@ -170,11 +216,17 @@ def outcome_line(approval: Approval) -> str:
     return f"{OUTCOME[status]}{by}{when}"
 
 
-def request_message(approval: Approval) -> dict[str, Any]:
+def request_message(approval: Approval, shown: Shown = Shown()) -> dict[str, Any]:
     """chat.postMessage arguments (text + blocks) for a request, pending or already closed."""
     if approval.status != Status.PENDING:
         return decided_message(approval)
-    blocks = [*_summary(approval), buttons(approval)]
+    votes = votes_block(shown)
+    blocks = [
+        *_summary(approval),
+        *precedent_blocks(shown.precedents),
+        *([votes] if votes else []),
+        buttons(approval, editable=shown.editable),
+    ]
     assert len(blocks) <= MAX_BLOCKS
     return {"text": fallback_text(approval), "blocks": blocks}
 
@@ -206,10 +258,13 @@ def thread_reply(approval: Approval) -> str:
 OUTSIDE_CHANNEL = "|outside"
 
 
-def reject_modal(approval_id: str, action_type: str, *, from_message: bool = True) -> dict[str, Any]:
+def reject_modal(
+    approval_id: str, action_type: str, *, from_message: bool = True, options: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The modal asking why; ``private_metadata`` carries the approval id to the submission, marked when the
-    Reject click did not come from the request's message (App Home), where only listed approvers decide."""
-    return {
+    Reject click did not come from the request's message (App Home), where only listed approvers decide.
+    With the request's ``reject_options`` it offers them beside the free text (either will do)."""
+    modal: dict[str, Any] = {
         "type": "modal",
         "callback_id": CallbackId.REJECT_REASON.value,
         "private_metadata": approval_id if from_message else approval_id + OUTSIDE_CHANNEL,
@@ -232,6 +287,23 @@ def reject_modal(approval_id: str, action_type: str, *, from_message: bool = Tru
             },
         ],
     }
+    if options:
+        reason_input = modal["blocks"][1]
+        reason_input["optional"] = True
+        reason_input["label"] = plain("Reason (or pick an option above)")
+        choice = {
+            "type": "input",
+            "block_id": OPTION_BLOCK,
+            "optional": True,
+            "label": plain("What should the agent do?"),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": OPTION_INPUT,
+                "options": [{"text": plain(o, 75), "value": str(i)} for i, o in enumerate(options)],
+            },
+        }
+        modal["blocks"].insert(1, choice)
+    return modal
 
 
 def modal_origin(private_metadata: str) -> tuple[str, bool]:
@@ -239,6 +311,15 @@ def modal_origin(private_metadata: str) -> tuple[str, bool]:
     if private_metadata.endswith(OUTSIDE_CHANNEL):
         return private_metadata.removesuffix(OUTSIDE_CHANNEL), False
     return private_metadata, True
+
+
+def option_from(view_state: dict[str, Any], options: tuple[str, ...]) -> str | None:
+    """The reject option chosen in the modal (by its index), or None."""
+    chosen = view_state.get("values", {}).get(OPTION_BLOCK, {}).get(OPTION_INPUT, {}).get("selected_option")
+    value = chosen.get("value") if isinstance(chosen, dict) else None
+    if isinstance(value, str) and value.isdigit() and int(value) < len(options):
+        return options[int(value)]
+    return None
 
 
 def reason_from(view_state: dict[str, Any]) -> str | None:

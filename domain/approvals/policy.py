@@ -85,3 +85,23 @@ async def may_decide(
     _, groups = approvers_for(setting, risk)
     mine = frozenset([g for g in groups if user_id in await members_of(g)])
     return judge(setting, risk, user_id, mine, in_channel=in_channel)
+
+
+NEXT_LEVEL = {RiskLevel.LOW: RiskLevel.MEDIUM, RiskLevel.MEDIUM: RiskLevel.HIGH, RiskLevel.HIGH: RiskLevel.CRITICAL}
+
+
+def widened(setting: Mapping[str, Sequence[str]] | None, risk: RiskLevel) -> dict[str, list[str]]:
+    """The approvers setting once an unanswered ``risk`` request has escalated: its list plus the next
+    level's. A level without a list (anyone in the channel) is left as it is: widening never narrows."""
+    out = {level: list(ids) for level, ids in (setting or {}).items()}
+    following = NEXT_LEVEL.get(risk)
+    if not out.get(risk.value) or following is None:
+        return out
+    out[risk.value] = list(dict.fromkeys([*out[risk.value], *out.get(following.value, [])]))
+    return out
+
+
+def quorum_for(setting: Mapping[str, object] | None, risk: RiskLevel) -> int:
+    """How many distinct people must approve at ``risk`` (``approvals.quorum``; default 1)."""
+    value = (setting or {}).get(risk.value, 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1

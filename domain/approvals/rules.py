@@ -26,6 +26,11 @@ DEFAULT_CONTINUATION_EVENT = "approval.decided"
 
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,49}$")
 SLACK_TS = re.compile(r"^\d{1,20}\.\d{1,10}$")
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,49}$")
+MAX_EDITABLE_FIELDS = 10
+MAX_REJECT_OPTIONS = 10
+MAX_OPTION_CHARS = 75  # Slack's limit on an option's text
+EDITABLE_TYPES = frozenset({"string", "integer", "number", "boolean"})
 
 
 class Status(StrEnum):
@@ -65,6 +70,13 @@ class NewApproval:
     channel: str | None = None
     thread_ts: str | None = None
     expires_in_s: int = DEFAULT_EXPIRES_IN_S
+    requested_by: str | None = None
+    editable: dict[str, Any] | None = None
+    reject_options: tuple[str, ...] = ()
+
+    @property
+    def has_extras(self) -> bool:
+        return bool(self.requested_by or self.editable or self.reject_options)
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,10 @@ def parse_new(body: Any) -> NewApproval:
     if not MIN_EXPIRES_IN_S <= expires_in_s <= MAX_EXPIRES_IN_S:
         raise InvalidField("expires_in_s", f"must be between {MIN_EXPIRES_IN_S} and {MAX_EXPIRES_IN_S}")
     assert agent_name is not None and action_type is not None and details is not None
+    requested_by = _text(body, "requested_by", max_len=50, required=False)
+    if requested_by is not None and not SLACK_USER.match(requested_by):
+        raise InvalidField("requested_by", "must be a Slack user id such as U012AB3CD")
+    editable = parse_editable(body.get("editable"), details)
     return NewApproval(
         agent_name=agent_name,
         action_type=action_type,
@@ -173,7 +189,53 @@ def parse_new(body: Any) -> NewApproval:
         channel=channel,
         thread_ts=thread_ts,
         expires_in_s=expires_in_s,
+        requested_by=requested_by,
+        editable=editable,
+        reject_options=parse_reject_options(body.get("reject_options")),
     )
+
+
+def parse_editable(raw: Any, details: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``editable``: a JSON Schema of an object whose properties are top-level keys of ``action_details``
+    with a scalar type (or an enum), so a Slack modal can show one input per property."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") != "object":
+        raise InvalidField("editable", 'must be a JSON Schema object with "type": "object"')
+    props = raw.get("properties")
+    if not isinstance(props, dict) or not props:
+        raise InvalidField("editable", "must list the editable keys of action_details in properties")
+    if len(props) > MAX_EDITABLE_FIELDS:
+        raise InvalidField("editable", f"may list at most {MAX_EDITABLE_FIELDS} properties")
+    for key, spec in props.items():
+        if key not in details:
+            raise InvalidField("editable", f"property {key!r} is not a key of action_details")
+        if not isinstance(spec, dict):
+            raise InvalidField("editable", f"property {key!r} must be a schema object")
+        enum = spec.get("enum")
+        if enum is not None and not (isinstance(enum, list) and enum and all(isinstance(v, str) and v for v in enum)):
+            raise InvalidField("editable", f"property {key!r}: enum must be a list of non-empty strings")
+        if enum is None and spec.get("type") not in EDITABLE_TYPES:
+            raise InvalidField("editable", f"property {key!r}: type must be one of {sorted(EDITABLE_TYPES)}")
+    if len(json.dumps(raw).encode()) > MAX_DETAILS_BYTES:
+        raise InvalidField("editable", f"must be at most {MAX_DETAILS_BYTES} bytes of JSON")
+    return raw
+
+
+def parse_reject_options(raw: Any) -> tuple[str, ...]:
+    """``reject_options``: short distinct texts offered in the reject modal beside free text."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_REJECT_OPTIONS:
+        raise InvalidField("reject_options", f"must be a list of at most {MAX_REJECT_OPTIONS} strings")
+    options: list[str] = []
+    for item in raw:
+        if not isinstance(item, str) or not item.strip() or len(item) > MAX_OPTION_CHARS:
+            raise InvalidField("reject_options", f"each must be a non-empty string of at most {MAX_OPTION_CHARS}")
+        if item in options:
+            raise InvalidField("reject_options", f"{item!r} is listed twice")
+        options.append(item)
+    return tuple(options)
 
 
 def parse_wait(raw: str | None, *, limit: int = 60) -> float:
@@ -207,6 +269,7 @@ def continuation(
     approval_id: str,
     decision: Decision,
     decided_at: datetime,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The continuation event's payload: the request's own payload plus the decision.
 
@@ -217,6 +280,7 @@ def continuation(
         "approval_id": approval_id,
         "decision": decision.value,
         "decided_at": decided_at.isoformat(),
+        **(extra or {}),
     }
 
 

@@ -18,9 +18,15 @@ from typing import Any
 
 from domain import settings
 from domain.approvals import store as approvals
-from domain.approvals.blocks import decided_message, request_message, thread_reply
-from domain.approvals.rules import Approval, channel_for
+from domain.approvals import watch
+from domain.approvals.blocks import Shown, decided_message, request_message, thread_reply
+from domain.approvals.escalation import Step, direct_message_text, reminder_text
+from domain.approvals.extras import extras
+from domain.approvals.history import precedents
+from domain.approvals.policy import quorum_for
+from domain.approvals.rules import Approval, Status, channel_for
 from integrations.slack import client as slack
+from jobs import outbox
 from jobs.outbox import Context, Handler, RetryLater
 
 CHANNELS_KEY = "approvals.channels"
@@ -34,6 +40,18 @@ CLOCK_MARGIN_S = 600.0
 
 async def _load(ctx: Context, payload: dict[str, Any]) -> Approval | None:
     return await approvals.get(ctx.pool, uuid.UUID(payload["approval_id"]))
+
+
+async def shown(ctx: Context, approval: Approval, *, with_precedent: bool = True) -> Shown:
+    """What the request message shows beyond the row: votes, the Edit button, precedent."""
+    found = await extras(ctx.pool, approval.id)
+    quorum = quorum_for(await settings.get(ctx.pool, approvals.QUORUM_KEY, {}), approval.risk)
+    return Shown(
+        approvers_voted=tuple(v for v, kind in found.votes if kind == "approve"),
+        quorum=quorum,
+        editable=found.editable is not None,
+        precedents=tuple(await precedents(ctx.pool, approval)) if with_precedent else (),
+    )
 
 
 def _posted(approval: Approval) -> tuple[str, str]:
@@ -66,7 +84,7 @@ async def post(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         {"approval_id": str(approval.id)},
         thread_ts=approval.slack_thread_ts,
         oldest=approval.created_at.timestamp() - CLOCK_MARGIN_S,
-        **request_message(approval),
+        **request_message(approval, await shown(ctx, approval)),
     )
     ts, posted_in = str(data["ts"]), str(data.get("channel") or channel)
     await approvals.mark_posted(ctx.pool, approval.id, posted_in, ts, approval.slack_thread_ts or ts)
@@ -78,7 +96,11 @@ async def update(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     if approval is None:
         return {"skipped": "approval request no longer exists"}
     channel, ts = _posted(approval)
-    await slack.call(ctx, "chat.update", channel=channel, ts=ts, **decided_message(approval))
+    if approval.status == Status.PENDING:  # a vote towards a quorum: show the votes so far
+        message = request_message(approval, await shown(ctx, approval))
+    else:
+        message = decided_message(approval)
+    await slack.call(ctx, "chat.update", channel=channel, ts=ts, **message)
     return {"channel": channel, "ts": ts, "status": approval.status}
 
 
@@ -110,10 +132,69 @@ async def ephemeral(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     return {"direct_message": True}
 
 
+async def remind(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+    """An escalation step's reply in the request's thread, mentioning its approvers as they now stand."""
+    approval = await _load(ctx, payload)
+    if approval is None or approval.status != Status.PENDING:
+        return {"skipped": "no longer pending"}
+    channel, ts = _posted(approval)
+    setting = watch.effective_approvers(
+        await settings.get(ctx.pool, watch.APPROVERS_KEY, {}), approval, await watch.steps_taken(ctx.pool, approval.id)
+    )
+    text = reminder_text(setting, approval.risk, Step(payload["step"]))
+    data = await slack.call(
+        ctx, "chat.postMessage", channel=channel, thread_ts=approval.slack_thread_ts or ts, text=text
+    )
+    return {"channel": channel, "ts": data.get("ts")}
+
+
+async def direct_message(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+    """A DM to one approver; a user group is resolved into one queued DM per member."""
+    approval = await _load(ctx, payload)
+    if approval is None or approval.status != Status.PENDING:
+        return {"skipped": "no longer pending"}
+    target = str(payload["to"])
+    if target.startswith("S"):
+        data = await slack.call(ctx, "usergroups.users.list", usergroup=target)
+        members = [str(u) for u in data.get("users") or []]
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            for user in members:
+                await outbox.enqueue(
+                    conn,
+                    "slack.approval.dm",
+                    {"approval_id": str(approval.id), "to": user},
+                    dedupe_key=f"approval:{approval.id}:dm:{user}",
+                )
+        return {"group": target, "members": len(members)}
+    text = direct_message_text(approval.agent_name, approval.action_type, approval.slack_channel_id)
+    await slack.call(ctx, "chat.postMessage", channel=target, text=text)
+    return {"direct_message": True}
+
+
+async def undeliverable(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+    """The watchdog's note in the incidents channel: a request whose message never appeared."""
+    channel = ctx.config.slack_incidents_channel
+    if not channel:
+        return {"skipped": "no SLACK_INCIDENTS_CHANNEL to report to"}
+    approval = await _load(ctx, payload)
+    if approval is None:
+        return {"skipped": "approval request no longer exists"}
+    text = (
+        f":warning: Approval request `{approval.id}` ({approval.risk.value} risk) could not be posted to Slack "
+        f"after its retries (outbox row {payload.get('outbox_id')} is dead); the agent waits. "
+        "`python app.py outbox` shows why; `python app.py outbox --requeue <id>` tries again."
+    )
+    await slack.call(ctx, "chat.postMessage", channel=channel, text=text)
+    return {"channel": channel}
+
+
 # The outbox kinds this module delivers (given to the wiring by the concept's setup).
 OUTBOX: dict[str, Handler] = {
     "slack.approval.post": post,
     "slack.approval.update": update,
     "slack.approval.reply": reply,
     "slack.approval.ephemeral": ephemeral,
+    "slack.approval.remind": remind,
+    "slack.approval.dm": direct_message,
+    "slack.approval.undeliverable": undeliverable,
 }

@@ -10,26 +10,75 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
 from db import connect
+from domain import settings
+from domain.approvals.extras import EXTRAS, extras, insert_extras
+from domain.approvals.policy import quorum_for
 from domain.approvals.rules import Approval, Decision, NewApproval, continuation, continuation_event_type
 from domain.bus import events as bus
 from jobs import outbox, scheduler
+
+QUORUM_KEY = "approvals.quorum"
+MEMORY_KEY = "approvals.rejection_memory"
+MEMORY_DECIDER = "api:rejection-memory"
 
 NOTIFY_CHANNEL = "approvals"
 COLUMNS = """id, agent_name, action_type, action_details, risk_level, status, slack_channel_id, slack_message_ts,
     slack_thread_ts, resolved_by, resolved_at, rejection_reason, continuation_event_type, continuation_payload,
     expires_at, created_at, updated_at"""
 
+IDENTICAL = "agent_name = $1 AND action_type = $2 AND md5(action_details::text) = md5($3::jsonb::text)"
+# The unique partial index approval_requests_pending_identical_idx settles two identical requests racing.
 INSERT = f"""
 INSERT INTO approval_requests (agent_name, action_type, action_details, risk_level, continuation_event_type,
                                continuation_payload, slack_channel_id, slack_thread_ts, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9))
+ON CONFLICT (agent_name, action_type, md5(action_details::text)) WHERE status = 'pending' DO NOTHING
 RETURNING {COLUMNS}
 """
+PENDING_IDENTICAL = f"SELECT {COLUMNS} FROM approval_requests WHERE {IDENTICAL} AND status = 'pending'"
+EXPIRE_IDENTICAL = f"""
+UPDATE approval_requests SET status = 'expired', resolved_at = now()
+WHERE {IDENTICAL} AND status = 'pending' AND expires_at <= now()
+RETURNING {COLUMNS}
+"""
+REMEMBERED_REJECTION = f"""
+SELECT id, rejection_reason, resolved_at FROM approval_requests
+WHERE {IDENTICAL} AND status = 'rejected' AND resolved_by IS DISTINCT FROM '{MEMORY_DECIDER}'
+  AND resolved_at > now() - make_interval(secs => $4)
+ORDER BY resolved_at DESC LIMIT 1
+"""
+INSERT_REJECTED = f"""
+INSERT INTO approval_requests (agent_name, action_type, action_details, risk_level, continuation_event_type,
+                               continuation_payload, slack_channel_id, slack_thread_ts, expires_at, status,
+                               resolved_by, resolved_at, rejection_reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9), 'rejected', '{MEMORY_DECIDER}',
+        now(), $10)
+RETURNING {COLUMNS}
+"""
+# Voting: the request's row lock serialises the votes on one request, so each vote's count sees every vote
+# committed before it (READ COMMITTED: a new snapshot per statement) and the quorum is reached exactly once.
+LOCK_PENDING = "SELECT id FROM approval_requests WHERE id = $1 AND status = 'pending' AND expires_at > now() FOR UPDATE"
+CAST_VOTE = """
+INSERT INTO approval_votes (approval_id, voter, vote, edited_details, reject_option)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (approval_id, voter) DO NOTHING
+RETURNING voter
+"""
+APPROVALS_SO_FAR = "SELECT count(*) FROM approval_votes WHERE approval_id = $1 AND vote = 'approve'"
+KEEP_EDIT = """
+UPDATE approval_request_extras SET edited_details = (
+    SELECT edited_details FROM approval_votes
+    WHERE approval_id = $1 AND vote = 'approve' AND edited_details IS NOT NULL
+    ORDER BY created_at DESC LIMIT 1
+) WHERE approval_id = $1
+"""
+KEEP_REJECT_OPTION = "UPDATE approval_request_extras SET reject_option = $2 WHERE approval_id = $1"
 GET = f"SELECT {COLUMNS} FROM approval_requests WHERE id = $1"
 PENDING = f"""
 SELECT {COLUMNS} FROM approval_requests
@@ -80,18 +129,35 @@ def _approval(row: asyncpg.Record) -> Approval:
     return Approval(**{k: row[k] for k in row.keys()})
 
 
+class Vote(StrEnum):
+    """What became of one person's vote."""
+
+    DECIDED = "decided"  # it closed the request (the quorum's last approval, or a reject)
+    COUNTED = "counted"  # recorded; more approvals are needed
+    DUPLICATE = "duplicate"  # this person had voted already
+    SELF = "self"  # the requester may not vote on their own request
+    CLOSED = "closed"  # the request was no longer open
+
+
 @dataclass(frozen=True)
 class Outcome:
     """The result of a decision: ``won`` when this call closed the request, else the row as it stands."""
 
     won: bool
     approval: Approval | None
+    vote: Vote = Vote.CLOSED
 
 
-async def create(conn: asyncpg.Connection, new: NewApproval) -> Approval:
-    """Insert the request in the caller's transaction; the database queues its Slack message."""
-    row = await conn.fetchrow(
-        INSERT,
+@dataclass(frozen=True)
+class Created:
+    """``create``'s answer: the row, and whether it is new (else an identical pending one)."""
+
+    approval: Approval
+    created: bool
+
+
+def _args(new: NewApproval) -> list[Any]:
+    return [
         new.agent_name,
         new.action_type,
         new.action_details,
@@ -101,9 +167,49 @@ async def create(conn: asyncpg.Connection, new: NewApproval) -> Approval:
         new.channel,
         new.thread_ts,
         float(new.expires_in_s),
-    )
-    # Its Slack message is queued by a trigger (migration 0201), as for a row an agent inserts directly.
-    return _approval(row)
+    ]
+
+
+async def create(conn: asyncpg.Connection, new: NewApproval) -> Approval:
+    """``submit``'s row: the new request, the identical pending one, or the one rejected by memory."""
+    return (await submit(conn, new)).approval
+
+
+async def submit(conn: asyncpg.Connection, new: NewApproval) -> Created:
+    """Insert the request in the caller's transaction; the database queues its Slack message (trigger 0201).
+
+    An identical request pending already is answered instead of a second one; one rejected within
+    ``approvals.rejection_memory`` makes this one rejected at once, naming the earlier decision."""
+    key = (new.agent_name, new.action_type, new.action_details)
+    memory = await settings.get(conn, MEMORY_KEY, {"seconds": 86400})
+    memory_s = float(memory.get("seconds", 0)) if isinstance(memory, dict) else 0.0
+    earlier = await conn.fetchrow(REMEMBERED_REJECTION, *key, memory_s) if memory_s > 0 else None
+    if earlier is not None:
+        reason = f"An identical request ({earlier['id']}) was rejected {earlier['resolved_at']:%Y-%m-%d %H:%M UTC}"
+        reason += f": {earlier['rejection_reason']}" if earlier["rejection_reason"] else "."
+        approval = _approval(await conn.fetchrow(INSERT_REJECTED, *_args(new), reason))
+        await connect.as_owner(conn)
+        await insert_extras(conn, approval.id, new, remembered_from=earlier["id"])
+        await _closed(conn, approval, Decision.REJECTED, by=MEMORY_DECIDER, reason=reason, slack=False)
+        return Created(approval, True)
+    for _ in range(3):
+        stale = await conn.fetch(EXPIRE_IDENTICAL, *key)
+        row = await conn.fetchrow(INSERT, *_args(new))
+        if stale or (row and new.has_extras):
+            await connect.as_owner(conn)
+        for expired in stale:
+            await _closed(
+                conn, _approval(expired), Decision.EXPIRED, by=None, reason="nobody decided before it expired"
+            )
+        if row is not None:
+            approval = _approval(row)
+            if new.has_extras:
+                await insert_extras(conn, approval.id, new, remembered_from=None)
+            return Created(approval, True)
+        found = await conn.fetchrow(PENDING_IDENTICAL, *key)
+        if found is not None:
+            return Created(_approval(found), False)
+    raise RuntimeError("an identical request kept changing while this one was being created")
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, approval_id: uuid.UUID) -> Approval | None:
@@ -123,16 +229,45 @@ async def decide(
     *,
     by: str,
     reason: str | None = None,
+    edited_details: dict[str, Any] | None = None,
+    reject_option: str | None = None,
 ) -> Outcome:
-    """Approve or reject, once: from pending and not expired. Call inside a transaction."""
+    """One person's vote, from pending and not expired; call inside a transaction.
+
+    A reject rejects; approvals close the request once ``approvals.quorum`` distinct people approved.
+    The requester never votes; a second vote of the same person counts once (the votes' primary key)."""
     if decision not in (Decision.APPROVED, Decision.REJECTED):
         raise ValueError(f"a person decides approved or rejected, not {decision}")
+    if await conn.fetchval(LOCK_PENDING, approval_id) is None:
+        return Outcome(False, await get(conn, approval_id), Vote.CLOSED)
+    declared = await conn.fetchrow(EXTRAS, approval_id)
+    if declared is not None and declared["requested_by"] == by:
+        return Outcome(False, await get(conn, approval_id), Vote.SELF)
+    vote = "approve" if decision == Decision.APPROVED else "reject"
+    if await conn.fetchval(CAST_VOTE, approval_id, by, vote, edited_details, reject_option) is None:
+        return Outcome(False, await get(conn, approval_id), Vote.DUPLICATE)
+    if decision == Decision.APPROVED:
+        approval = await get(conn, approval_id)
+        assert approval is not None
+        needed = quorum_for(await settings.get(conn, QUORUM_KEY, {}), approval.risk)
+        so_far = await conn.fetchval(APPROVALS_SO_FAR, approval_id)
+        if so_far < needed:
+            await outbox.enqueue(
+                conn,
+                "slack.approval.update",
+                {"approval_id": str(approval_id)},
+                dedupe_key=f"approval:{approval_id}:votes:{so_far}",
+            )
+            return Outcome(False, approval, Vote.COUNTED)
+        await conn.execute(KEEP_EDIT, approval_id)
+    elif reject_option is not None:
+        await conn.execute(KEEP_REJECT_OPTION, approval_id, reject_option)
     row = await conn.fetchrow(DECIDE, approval_id, decision.value, by, reason)
     if row is None:
-        return Outcome(False, await get(conn, approval_id))
+        return Outcome(False, await get(conn, approval_id), Vote.CLOSED)
     approval = _approval(row)
     await _closed(conn, approval, decision, by=by, reason=reason)
-    return Outcome(True, approval)
+    return Outcome(True, approval, Vote.DECIDED)
 
 
 async def cancel(conn: asyncpg.Connection, approval_id: uuid.UUID, *, by: str, reason: str | None) -> Outcome:
@@ -172,7 +307,13 @@ def _key(approval: Approval, what: str) -> str:
 
 
 async def _closed(
-    conn: asyncpg.Connection, approval: Approval, decision: Decision, *, by: str | None, reason: str | None
+    conn: asyncpg.Connection,
+    approval: Approval,
+    decision: Decision,
+    *,
+    by: str | None,
+    reason: str | None,
+    slack: bool = True,
 ) -> None:
     assert approval.resolved_at is not None
     approval_id = str(approval.id)
@@ -181,6 +322,7 @@ async def _closed(
         approval_id=approval_id,
         decision=decision,
         decided_at=approval.resolved_at,
+        extra=(await extras(conn, approval.id)).continuation_extra(),
     )
     await bus.publish(
         conn,
@@ -206,10 +348,13 @@ async def _closed(
         by if approved else None,
         approval.resolved_at if approved else None,
     )
-    await outbox.enqueue(
-        conn, "slack.approval.update", {"approval_id": approval_id}, dedupe_key=_key(approval, "update")
-    )
-    await outbox.enqueue(conn, "slack.approval.reply", {"approval_id": approval_id}, dedupe_key=_key(approval, "reply"))
+    if slack:
+        await outbox.enqueue(
+            conn, "slack.approval.update", {"approval_id": approval_id}, dedupe_key=_key(approval, "update")
+        )
+        await outbox.enqueue(
+            conn, "slack.approval.reply", {"approval_id": approval_id}, dedupe_key=_key(approval, "reply")
+        )
     await conn.execute(NOTIFY, NOTIFY_CHANNEL, approval_id)
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 import logs
 from domain.approvals import store as approvals
+from domain.approvals.edit_check import schema_problem
 from domain.approvals.rules import Approval, InvalidField, Status, parse_new, parse_reason, parse_wait
 from handlers.api import document
 from handlers.api.auth import as_caller, require_role
@@ -52,12 +53,20 @@ async def create(request: web.Request) -> web.Response:
     require_role(request)
     try:
         new = parse_new(await _json_body(request))
+        problem = schema_problem(new.editable) if new.editable is not None else None
+        if problem is not None:
+            raise InvalidField("editable", f"is not a valid JSON Schema: {problem}")
     except InvalidField as exc:
         return _bad(exc)
     async with as_caller(request) as conn:
-        approval = await approvals.create(conn, new)
-    logs.event("api.approvals.created", approval_id=str(approval.id), agent=approval.agent_name)
-    return web.json_response(approval.as_json(), status=201, headers={"Location": f"/api/v1/approvals/{approval.id}"})
+        created = await approvals.submit(conn, new)
+    approval = created.approval
+    location = {"Location": f"/api/v1/approvals/{approval.id}"}
+    if not created.created:  # an identical request is pending: that one is the answer
+        logs.event("api.approvals.deduplicated", approval_id=str(approval.id), agent=approval.agent_name)
+        return web.json_response(approval.as_json(), status=200, headers=location)
+    logs.event("api.approvals.created", approval_id=str(approval.id), agent=approval.agent_name, status=approval.status)
+    return web.json_response(approval.as_json(), status=201, headers=location)
 
 
 async def read(request: web.Request) -> web.Response:
@@ -150,6 +159,12 @@ NEW_APPROVAL_SCHEMA: dict[str, Any] = {
         "channel": {"type": "string", "description": "Slack channel id; else approvals.channels, else the default"},
         "thread_ts": {"type": "string", "description": "post in this thread (e.g. an incident's)"},
         "expires_in_s": {"type": "integer", "minimum": 10, "maximum": 2592000, "default": 86400},
+        "requested_by": {"type": "string", "description": "the Slack user id of the person asking; never a voter"},
+        "editable": {
+            "type": "object",
+            "description": "JSON Schema (type object) over top-level keys of action_details an approver may edit",
+        },
+        "reject_options": {"type": "array", "items": {"type": "string", "maxLength": 75}, "maxItems": 10},
     },
 }
 ERRORS = {
@@ -169,7 +184,11 @@ OPENAPI = document(
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewApproval"}}},
                 },
-                "responses": {"201": {"description": "created; the Slack message follows", **ROW}, **ERRORS},
+                "responses": {
+                    "201": {"description": "created; the Slack message follows (or rejected at once by memory)", **ROW},
+                    "200": {"description": "an identical request is pending: that one", **ROW},
+                    **ERRORS,
+                },
             }
         },
         "/api/v1/approvals/{id}": {

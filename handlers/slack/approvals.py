@@ -23,13 +23,36 @@ import logs
 from db.transactions import run_in_transaction
 from domain import settings
 from domain.approvals import store as approvals
-from domain.approvals.blocks import REASON_BLOCK, ActionId, CallbackId, modal_origin, reason_from, reject_modal
+from domain.approvals import watch
+from domain.approvals.blocks import (
+    REASON_BLOCK,
+    ActionId,
+    CallbackId,
+    modal_origin,
+    option_from,
+    reason_from,
+    reject_modal,
+)
+from domain.approvals.edit_check import errors_of
+from domain.approvals.edits import edit_modal, values_from
+from domain.approvals.extras import extras
 from domain.approvals.policy import approvers_for, judge, may_decide
 from domain.approvals.rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
 from handlers.keys import GROUP_MEMBERS, POOL
 from jobs import outbox
 
 APPROVERS_KEY = "approvals.approvers"
+VOTE_NOTES = {
+    approvals.Vote.COUNTED: "Your approval is counted; this request needs more approvers before it goes ahead.",
+    approvals.Vote.DUPLICATE: "You have voted on this request already; your vote counts once.",
+    approvals.Vote.SELF: "You asked for this action, so you may not decide it; someone else must.",
+}
+
+
+async def approvers_setting(pool: asyncpg.Pool, approval: Approval) -> dict[str, list[str]]:
+    """``approvals.approvers`` as it applies to this request (widened once it escalated that far)."""
+    setting = await settings.get(pool, APPROVERS_KEY, {})
+    return watch.effective_approvers(setting, approval, await watch.steps_taken(pool, approval.id))
 
 
 def closed_text(approval: Approval, now: datetime) -> str:
@@ -85,6 +108,8 @@ async def decide_click(
     decision: Decision,
     reason: str | None = None,
     from_message: bool = True,
+    edited_details: dict[str, Any] | None = None,
+    reject_option: str | None = None,
 ) -> bool:
     """Check, authorise and record one person's decision; explain to them when it does not count.
 
@@ -106,7 +131,7 @@ async def decide_click(
         logs.event("slack.approvals.closed", status=approval.status, **fields)
         await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
         return False
-    setting = await settings.get(pool, APPROVERS_KEY, {})
+    setting = await approvers_setting(pool, approval)
     verdict = await may_decide(setting, approval.risk, user, members_of, in_channel=in_channel)
     if not verdict.allowed:
         logs.event("slack.approvals.refused", reason=verdict.reason, **fields)
@@ -114,8 +139,19 @@ async def decide_click(
         return False
 
     async def record(conn: asyncpg.Connection) -> approvals.Outcome:
-        outcome = await approvals.decide(conn, approval_id, decision, by=user, reason=reason)
-        if not outcome.won and outcome.approval is not None:
+        outcome = await approvals.decide(
+            conn,
+            approval_id,
+            decision,
+            by=user,
+            reason=reason,
+            edited_details=edited_details,
+            reject_option=reject_option,
+        )
+        note = VOTE_NOTES.get(outcome.vote)
+        if note is not None:
+            await outbox.enqueue(conn, "slack.approval.ephemeral", {"channel": channel, "user": user, "text": note})
+        elif not outcome.won and outcome.approval is not None:
             late = outcome.approval
             text = why_closed(
                 late.status,
@@ -129,8 +165,41 @@ async def decide_click(
 
     # Slack was acked already: a deadlock with an agent's transaction must not lose the decision.
     outcome = await run_in_transaction(pool, record, name="approvals.decide")
-    logs.event("slack.approvals.decided" if outcome.won else "slack.approvals.lost_race", **fields)
+    logs.event("slack.approvals.decided" if outcome.won else f"slack.approvals.vote_{outcome.vote.value}", **fields)
     return outcome.won
+
+
+async def _openable(
+    pool: asyncpg.Pool, body: dict[str, Any], action: dict[str, Any], decision: Decision
+) -> tuple[Approval, bool] | None:
+    """The request a Reject / Edit click opens a modal for, and whether the click was in its channel; None
+    (after telling the clicker why) when there is nothing to open."""
+    user, channel = body["user"]["id"], _channel_of(body)
+    approval_id = _parse_id(action.get("value"))
+    approval = await approvals.get(pool, approval_id) if approval_id else None
+    if approval is None:
+        await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
+        return None
+    channel, in_channel = _where(approval, channel, _from_message(body))
+    now = datetime.now(UTC)
+    if not is_open(approval.status, approval.expires_at, now):
+        await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
+        return None
+    setting = await approvers_setting(pool, approval)
+    verdict = judge(setting, approval.risk, user, in_channel=in_channel)
+    if not verdict.allowed and not approvers_for(setting, approval.risk)[1]:
+        # Refused whatever the user's groups (none are configured): say so instead of opening the modal.
+        logs.event(
+            "slack.approvals.refused",
+            reason=verdict.reason,
+            approval_id=str(approval.id),
+            user=user,
+            decision=decision.value,
+            in_channel=in_channel,
+        )
+        await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
+        return None
+    return approval, in_channel
 
 
 def register(bolt: AsyncApp, app: web.Application) -> None:
@@ -151,50 +220,81 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
     @bolt.block_action(ActionId.REJECT)
     async def reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        pool, user, channel = app[POOL], body["user"]["id"], _channel_of(body)
-        approval_id = _parse_id(action.get("value"))
-        approval = await approvals.get(pool, approval_id) if approval_id else None
-        if approval is None:
-            await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
+        pool = app[POOL]
+        found = await _openable(pool, body, action, Decision.REJECTED)
+        if found is None:
             return
-        from_message = _from_message(body)
-        channel, in_channel = _where(approval, channel, from_message)
-        now = datetime.now(UTC)
-        if not is_open(approval.status, approval.expires_at, now):
-            await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
-            return
-        setting = await settings.get(pool, APPROVERS_KEY, {})
-        verdict = judge(setting, approval.risk, user, in_channel=in_channel)
-        if not verdict.allowed and not approvers_for(setting, approval.risk)[1]:
-            # Refused whatever the user's groups (none are configured): say so instead of opening the modal.
-            logs.event(
-                "slack.approvals.refused",
-                reason=verdict.reason,
-                approval_id=str(approval.id),
-                user=user,
-                decision=Decision.REJECTED.value,
-                in_channel=in_channel,
-            )
-            await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
-            return
+        approval, in_channel = found
+        options = (await extras(pool, approval.id)).reject_options
         # The trigger_id is valid for 3 s: open the modal now; group membership is checked on submit.
         await client.views_open(
             trigger_id=body["trigger_id"],
-            view=reject_modal(str(approval.id), approval.action_type, from_message=in_channel),
+            view=reject_modal(str(approval.id), approval.action_type, from_message=in_channel, options=options),
+        )
+
+    @bolt.block_action(ActionId.EDIT)
+    async def edit(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        pool = app[POOL]
+        found = await _openable(pool, body, action, Decision.APPROVED)
+        if found is None:
+            return
+        approval, in_channel = found
+        editable = (await extras(pool, approval.id)).editable
+        if editable is None:
+            await explain(
+                pool, channel=_channel_of(body), user=body["user"]["id"], text="This request has nothing to edit."
+            )
+            return
+        view = edit_modal(
+            str(approval.id), approval.action_type, editable, approval.action_details, from_message=in_channel
+        )
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @bolt.view_submission(CallbackId.EDIT)
+    async def edit_submit(ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        pool = app[POOL]
+        raw_id, from_message = modal_origin(str(view.get("private_metadata") or ""))
+        approval_id = _parse_id(raw_id)
+        approval = await approvals.get(pool, approval_id) if approval_id else None
+        editable = (await extras(pool, approval.id)).editable if approval else None
+        if approval is None or editable is None:
+            await ack()
+            await explain(pool, channel=None, user=body["user"]["id"], text="This approval request no longer exists.")
+            return
+        values, errors = values_from(view.get("state") or {}, editable, approval.action_details)
+        errors = errors or errors_of(values, editable)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        await decide_click(
+            pool,
+            app[GROUP_MEMBERS].lookup(client),
+            raw_id=raw_id,
+            user=body["user"]["id"],
+            channel=None,
+            decision=Decision.APPROVED,
+            from_message=from_message,
+            edited_details=values,
         )
 
     @bolt.view_submission(CallbackId.REJECT_REASON)
     async def reject_reason(ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        raw_id, from_message = modal_origin(str(view.get("private_metadata") or ""))
+        approval_id = _parse_id(raw_id)
+        options = (await extras(app[POOL], approval_id)).reject_options if approval_id else ()
+        state = view.get("state") or {}
+        option = option_from(state, options)
         try:
-            reason = parse_reason(reason_from(view.get("state") or {}))
+            reason = parse_reason(reason_from(state))
         except InvalidField as exc:
             await ack(response_action="errors", errors={REASON_BLOCK: exc.problem})
             return
-        if reason is None:
+        if reason is None and option is None:
             await ack(response_action="errors", errors={REASON_BLOCK: "Say why, so the agent can adapt."})
             return
         await ack()
-        raw_id, from_message = modal_origin(str(view.get("private_metadata") or ""))
         await decide_click(
             app[POOL],
             app[GROUP_MEMBERS].lookup(client),
@@ -202,6 +302,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             user=body["user"]["id"],
             channel=None,
             decision=Decision.REJECTED,
-            reason=reason,
+            reason=reason or option,
             from_message=from_message,
+            reject_option=option,
         )

@@ -130,7 +130,7 @@ async def test_click_after_expiry_is_refused(harness: Harness) -> None:
 
 async def test_expiry_job_expires_once_and_resumes_the_agent(harness: Harness) -> None:
     stays = (await harness.create())["id"]
-    goes = (await harness.create(continuation_event_type=None))["id"]
+    goes = (await harness.create(continuation_event_type=None, action_details={"service": "search"}))["id"]
     await harness.deliver()
     await _expire_now(harness, goes)
     waiter = asyncio.create_task(harness.get(goes, wait=10))

@@ -109,7 +109,7 @@ async def test_per_risk_channel_setting_and_confirm_dialog(harness: Harness) -> 
         {"critical": "C0CRITICAL"},
     )
     await harness.create(risk_level="critical")
-    await harness.create(risk_level="low")
+    await harness.create(risk_level="low", action_details={"service": "search"})  # not identical: not deduplicated
     await harness.deliver()
     channels = sorted(c.args["channel"] for c in harness.fake.called("chat.postMessage"))
     assert channels == sorted(["C0CRITICAL", CHANNEL])
