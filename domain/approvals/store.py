@@ -37,11 +37,30 @@ WHERE status = 'pending' AND expires_at > now()
 ORDER BY created_at
 LIMIT $1
 """
+# A person's decision in one statement: the guarded UPDATE, its audit row and the NOTIFY that wakes the
+# long-polls (delivered at commit). The outbox rows and the continuation event follow in the transaction.
 DECIDE = f"""
-UPDATE approval_requests
-SET status = $2, resolved_by = $3, resolved_at = now(), rejection_reason = $4
-WHERE id = $1 AND status = 'pending' AND expires_at > now()
-RETURNING {COLUMNS}
+WITH decided AS (
+    UPDATE approval_requests
+    SET status = $2, resolved_by = $3, resolved_at = now(), rejection_reason = $4
+    WHERE id = $1 AND status = 'pending' AND expires_at > now()
+    RETURNING {COLUMNS}
+), audit AS (
+    INSERT INTO agent_actions (agent_name, action_type, action_category, input_context, output_result, success,
+                               requires_approval, approval_status, approved_by, approved_at)
+    SELECT $5, 'approval.' || $2, 'approval',
+           jsonb_build_object('approval_id', id::text, 'requested_by', agent_name, 'action_type', action_type,
+                              'risk_level', risk_level),
+           jsonb_build_object('decision', $2::text, 'decided_by', $3::text, 'reason', $4::text),
+           true, true, $2, CASE WHEN $2 = 'approved' THEN $3 END, CASE WHEN $2 = 'approved' THEN resolved_at END
+    FROM decided
+)
+SELECT decided.*, pg_notify('{NOTIFY_CHANNEL}', decided.id::text)::text AS notified FROM decided
+"""
+# What a click needs before it decides, in one round trip: the request and the approvers setting.
+FOR_CLICK = f"""
+SELECT {COLUMNS}, (SELECT config_value FROM agent_swarm_config WHERE config_key = $2) AS approvers
+FROM approval_requests WHERE id = $1
 """
 CANCEL = f"""
 UPDATE approval_requests
@@ -77,7 +96,10 @@ NOTIFY = "SELECT pg_notify($1, $2)"
 
 
 def _approval(row: asyncpg.Record) -> Approval:
-    return Approval(**{k: row[k] for k in row.keys()})
+    return Approval(**{k: row[k] for k in row.keys() if k not in EXTRA})
+
+
+EXTRA = frozenset({"notified", "approvers"})
 
 
 @dataclass(frozen=True)
@@ -127,12 +149,20 @@ async def decide(
     """Approve or reject, once: from pending and not expired. Call inside a transaction."""
     if decision not in (Decision.APPROVED, Decision.REJECTED):
         raise ValueError(f"a person decides approved or rejected, not {decision}")
-    row = await conn.fetchrow(DECIDE, approval_id, decision.value, by, reason)
+    row = await conn.fetchrow(DECIDE, approval_id, decision.value, by, reason, bus.SERVICE_AGENT_ID)
     if row is None:
         return Outcome(False, await get(conn, approval_id))
     approval = _approval(row)
-    await _closed(conn, approval, decision, by=by, reason=reason)
+    await _follow_up(conn, approval, decision, by=by, reason=reason)
     return Outcome(True, approval)
+
+
+async def for_click(
+    conn: asyncpg.Connection | asyncpg.Pool, approval_id: uuid.UUID, approvers_key: str
+) -> tuple[Approval | None, Any]:
+    """The request (None when unknown) and the value of the approvers setting (None when unset)."""
+    row = await conn.fetchrow(FOR_CLICK, approval_id, approvers_key)
+    return (_approval(row), row["approvers"]) if row else (None, None)
 
 
 async def cancel(conn: asyncpg.Connection, approval_id: uuid.UUID, *, by: str, reason: str | None) -> Outcome:
@@ -174,21 +204,7 @@ def _key(approval: Approval, what: str) -> str:
 async def _closed(
     conn: asyncpg.Connection, approval: Approval, decision: Decision, *, by: str | None, reason: str | None
 ) -> None:
-    assert approval.resolved_at is not None
     approval_id = str(approval.id)
-    payload = continuation(
-        approval.continuation_payload,
-        approval_id=approval_id,
-        decision=decision,
-        decided_at=approval.resolved_at,
-    )
-    await bus.publish(
-        conn,
-        continuation_event_type(approval.continuation_event_type),
-        payload,
-        targets=[approval.agent_name],
-        correlation_id=approval.id,
-    )
     context: dict[str, Any] = {
         "approval_id": approval_id,
         "requested_by": approval.agent_name,
@@ -206,11 +222,34 @@ async def _closed(
         by if approved else None,
         approval.resolved_at if approved else None,
     )
+    await conn.execute(NOTIFY, NOTIFY_CHANNEL, approval_id)
+    await _follow_up(conn, approval, decision, by=by, reason=reason)
+
+
+async def _follow_up(
+    conn: asyncpg.Connection, approval: Approval, decision: Decision, *, by: str | None, reason: str | None
+) -> None:
+    """The Slack message update and thread reply (outbox), then the continuation event, last: publishing
+    is what holds the bus's ordering until commit, so nothing else runs after it."""
+    assert approval.resolved_at is not None
+    approval_id = str(approval.id)
     await outbox.enqueue(
         conn, "slack.approval.update", {"approval_id": approval_id}, dedupe_key=_key(approval, "update")
     )
     await outbox.enqueue(conn, "slack.approval.reply", {"approval_id": approval_id}, dedupe_key=_key(approval, "reply"))
-    await conn.execute(NOTIFY, NOTIFY_CHANNEL, approval_id)
+    payload = continuation(
+        approval.continuation_payload,
+        approval_id=approval_id,
+        decision=decision,
+        decided_at=approval.resolved_at,
+    )
+    await bus.publish(
+        conn,
+        continuation_event_type(approval.continuation_event_type),
+        payload,
+        targets=[approval.agent_name],
+        correlation_id=approval.id,
+    )
 
 
 EXPIRE_JOB = scheduler.Job("approvals.expire", 10.0, expire_due)

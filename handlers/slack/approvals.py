@@ -21,10 +21,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
 from db.transactions import run_in_transaction
-from domain import settings
 from domain.approvals import store as approvals
 from domain.approvals.blocks import REASON_BLOCK, ActionId, CallbackId, modal_origin, reason_from, reject_modal
-from domain.approvals.policy import approvers_for, judge, may_decide
+from domain.approvals.policy import Verdict, approvers_for, judge, may_decide
 from domain.approvals.rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
 from handlers.keys import GROUP_MEMBERS, POOL
 from jobs import outbox
@@ -75,6 +74,21 @@ def _where(approval: Approval, channel: str | None, from_message: bool) -> tuple
     return channel or approval.slack_channel_id, True
 
 
+async def _verdict(
+    setting: Any,
+    approval: Approval,
+    user: str,
+    members_of: Callable[[str], Awaitable[frozenset[str]]],
+    *,
+    in_channel: bool,
+) -> Verdict:
+    """``may_decide``, asking Slack for user-group members only when the user's own id does not settle it."""
+    verdict = judge(setting, approval.risk, user, in_channel=in_channel)
+    if verdict.allowed or not approvers_for(setting, approval.risk)[1]:
+        return verdict
+    return await may_decide(setting, approval.risk, user, members_of, in_channel=in_channel)
+
+
 async def decide_click(
     pool: asyncpg.Pool,
     members_of: Callable[[str], Awaitable[frozenset[str]]],
@@ -90,7 +104,7 @@ async def decide_click(
 
     ``from_message``: the click was on a message (else App Home), in ``channel`` when known."""
     approval_id = _parse_id(raw_id)
-    approval = await approvals.get(pool, approval_id) if approval_id else None
+    approval, setting = await approvals.for_click(pool, approval_id, APPROVERS_KEY) if approval_id else (None, None)
     if approval_id is None or approval is None:
         await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
         return False
@@ -106,8 +120,7 @@ async def decide_click(
         logs.event("slack.approvals.closed", status=approval.status, **fields)
         await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
         return False
-    setting = await settings.get(pool, APPROVERS_KEY, {})
-    verdict = await may_decide(setting, approval.risk, user, members_of, in_channel=in_channel)
+    verdict = await _verdict(setting, approval, user, members_of, in_channel=in_channel)
     if not verdict.allowed:
         logs.event("slack.approvals.refused", reason=verdict.reason, **fields)
         await explain(pool, channel=channel, user=user, text=f"You may not decide this request: {verdict.reason}.")
@@ -153,7 +166,8 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
         await ack()
         pool, user, channel = app[POOL], body["user"]["id"], _channel_of(body)
         approval_id = _parse_id(action.get("value"))
-        approval = await approvals.get(pool, approval_id) if approval_id else None
+        found = await approvals.for_click(pool, approval_id, APPROVERS_KEY) if approval_id else (None, None)
+        approval, setting = found
         if approval is None:
             await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
             return
@@ -163,7 +177,6 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
         if not is_open(approval.status, approval.expires_at, now):
             await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
             return
-        setting = await settings.get(pool, APPROVERS_KEY, {})
         verdict = judge(setting, approval.risk, user, in_channel=in_channel)
         if not verdict.allowed and not approvers_for(setting, approval.risk)[1]:
             # Refused whatever the user's groups (none are configured): say so instead of opening the modal.
