@@ -105,18 +105,19 @@ WHERE id = $1 AND slack_thread_ts IS NULL
 # _severity_page_idx, the GIN infrastructure_incidents_services_idx through @>, _created_idx) instead of
 # one generic plan for "($1 IS NULL OR ...)" that can only scan. The page is keyset: rows before a cursor.
 LIST_FILTERS = (
-    ("status", "status = ${}"),
-    ("severity", "severity = ${}"),
-    ("service", "affected_services @> ARRAY[${}]::text[]"),
-    ("before", "(created_at, incident_number) < (${}::timestamptz, ${}::int)"),
+    ("status = ${0}", 1),
+    ("severity = ${0}", 1),
+    # @> lets the GIN index serve it; the same test as = ANY (texteq, leakproof) may run before the row
+    # level security qual, so under RLS the policy is evaluated only on the rows of the service.
+    ("affected_services @> ARRAY[${0}]::text[] AND ${0}::text = ANY(affected_services)", 1),
+    ("(created_at, incident_number) < (${0}::timestamptz, ${1}::int)", 2),
 )
 
 
 def _list_sql(used: tuple[bool, ...]) -> str:
     clauses, n = [], 0
-    for (_, fragment), on in zip(LIST_FILTERS, used, strict=True):
+    for (fragment, places), on in zip(LIST_FILTERS, used, strict=True):
         if on:
-            places = fragment.count("{}")
             clauses.append(fragment.format(*range(n + 1, n + 1 + places)))
             n += places
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
