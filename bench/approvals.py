@@ -39,12 +39,16 @@ from config import Config
 from db import embedded
 from domain.approvals.blocks import ActionId
 from domain.approvals.store import NOTIFY_CHANNEL
-from handlers.keys import HUB
+from handlers.keys import HUB, POOL
 from tests.fakes.slack import fake_slack, interaction_body, signed_headers
 
 SECRET = "bench-signing-secret"
 JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
 FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/slack/block_actions.message_container.bolt-python.json"
+UNPOSTED = """
+SELECT (SELECT count(*) FROM approval_requests WHERE id = ANY($1::uuid[]) AND slack_message_ts IS NULL)
+     + (SELECT count(*) FROM outbox WHERE status = 'pending')
+"""
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 REQUEST = {
     "agent_name": "bench-agent",
@@ -182,6 +186,9 @@ async def burst_round(
     for _ in range(targets):
         created = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
         ids.append(created["id"])
+    async with asyncio.timeout(60):  # 200 pending requests whose messages are in Slack, nothing else queued
+        while await client.app[POOL].fetchval(UNPOSTED, ids):  # noqa: ASYNC110  (no event for "all posted")
+            await asyncio.sleep(0.05)
     before = client.app[HUB].subscribers(NOTIFY_CHANNEL)
     answered: list[float] = []
     started = 0.0
