@@ -126,11 +126,12 @@ def _list_sql(used: tuple[bool, ...]) -> str:
 
 
 LIST = {used: _list_sql(used) for used in itertools.product((False, True), repeat=len(LIST_FILTERS))}
-# ?service= for a role under row level security: @> (arraycontains) is not leakproof, so PostgreSQL may
-# not use it as an index condition before the seed's policy qual, and it prices that qual at 0.5% of the
-# rows, so it picks a sequential or bitmap scan over a million rows (0.5-1.4 s). The newest-first index
-# walking back from the page's start is the plan that stays fast (a service on 2% of the rows: 7 ms);
-# a role that bypasses RLS (Supabase's service_role does) is left the GIN index. Planned per value.
+# The seed's row level security qual is applied to every row and priced at 0.5% of them, so for a page
+# PostgreSQL prefers a bitmap scan and a sort of every match (28-57 ms deep in a million rows) or, for
+# ?service=, a sequential scan (@> is not leakproof: it may not be an index condition before that qual;
+# 1.1-1.4 s). For a keyset page the index in the list's order is always the plan: it reads the page and
+# stops. A role that bypasses RLS (Supabase's service_role does) keeps bitmap scans for the GIN index.
+INDEX_PLANS = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
 SERVICE_PLANS = """
 SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('enable_seqscan', 'off', true),
        set_config('enable_bitmapscan',
@@ -337,11 +338,10 @@ async def search(
     limit: int = 100,
 ) -> list[Incident]:
     """Newest first, rows before ``before`` (created_at, incident_number) when given. Call in a transaction
-    (a ``service`` filter sets its planner settings for it)."""
+    (it sets the planner settings of the list for it)."""
     given: list[Any] = [v for v in (status, severity, service) if v is not None]
     if before is not None:
         given.extend(before)
     sql = LIST[(status is not None, severity is not None, service is not None, before is not None)]
-    if service is not None:
-        await conn.execute(SERVICE_PLANS)
+    await conn.execute(SERVICE_PLANS if service is not None else INDEX_PLANS)
     return [Incident.of(r) for r in await conn.fetch(sql, *given, limit)]
