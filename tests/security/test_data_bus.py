@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import bearer
 from tests.integration.coding_requests.helpers import file_request
 
-SERVICE = bearer("service_role")
-READER = bearer("authenticated")
+SERVICE = bearer("service_role", expires_in=3600)  # module-level: valid however long the suite runs
+READER = bearer("authenticated", expires_in=3600)
 PRIVATE = ("PRIVATE-DETAIL", "PRIVATE-TITLE", "PRIVATE-DESCRIPTION", "Private Person", "private@example.com")
 APPROVAL: dict[str, Any] = {
     "agent_name": "deploy-agent",
