@@ -18,7 +18,7 @@ from domain.ledger import actions
 from handlers.api import paging
 from tests.conftest import bearer
 
-SERVICE = bearer()
+SERVICE = bearer(expires_in=3600)  # module-level: valid however long the suite runs
 SAME_TIME = datetime(2026, 11, 27, 10, tzinfo=UTC)
 # 12 incidents, four of them at one instant (the tiebreak decides their order across page boundaries).
 INCIDENTS = """
