@@ -1,6 +1,11 @@
 """Benchmark: signed Approve click -> continuation visible to a waiting ``GET ?wait=`` caller; Slack ack time.
 
     .venv/bin/python bench/approvals.py [--decisions 200] [--slow-clicks 20]
+    .venv/bin/python bench/approvals.py --burst 200 [--burst-targets 200] [--rounds 3]
+
+``--burst N``: N signed Approve clicks sent at once on ``--burst-targets`` pending requests (default N,
+one click each; fewer makes clicks race), each request awaited by its own ``GET ?wait=`` long-poll;
+reports the clicks' ack times and click -> waiting agent answer times (from the burst's start).
 
 Runs the real app (build_app, outbox worker and jobs on) in this process against PostgreSQL
 (DATABASE_URL, else an embedded pgserver in a temporary directory) and the fake Slack Web API on
@@ -24,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import jwt
+from aiohttp import TCPConnector
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,12 +39,16 @@ from config import Config
 from db import embedded
 from domain.approvals.blocks import ActionId
 from domain.approvals.store import NOTIFY_CHANNEL
-from handlers.keys import HUB
+from handlers.keys import HUB, POOL
 from tests.fakes.slack import fake_slack, interaction_body, signed_headers
 
 SECRET = "bench-signing-secret"
 JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
 FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/slack/block_actions.message_container.bolt-python.json"
+UNPOSTED = """
+SELECT (SELECT count(*) FROM approval_requests WHERE id = ANY($1::uuid[]) AND slack_message_ts IS NULL)
+     + (SELECT count(*) FROM outbox WHERE status = 'pending')
+"""
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 REQUEST = {
     "agent_name": "bench-agent",
@@ -169,6 +179,71 @@ async def run(url: str, decisions: int, slow_clicks: int) -> dict[str, Any]:
     return {"decisions": decisions, "slow_clicks": slow_clicks, "results": results}
 
 
+async def burst_round(
+    client: TestClient[Any, Any], auth: dict[str, str], clicks: int, targets: int
+) -> dict[str, list[float]]:
+    ids = []
+    for _ in range(targets):
+        created = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
+        ids.append(created["id"])
+    async with asyncio.timeout(60):  # 200 pending requests whose messages are in Slack, nothing else queued
+        while await client.app[POOL].fetchval(UNPOSTED, ids):  # noqa: ASYNC110  (no event for "all posted")
+            await asyncio.sleep(0.05)
+    before = client.app[HUB].subscribers(NOTIFY_CHANNEL)
+    answered: list[float] = []
+    started = 0.0
+
+    async def waiter(approval_id: str) -> None:
+        response = await client.get(f"/api/v1/approvals/{approval_id}?wait=30", headers=auth)
+        row = await response.json()
+        answered.append(time.perf_counter() - started)
+        assert row["status"] == "approved", row
+
+    waiters = [asyncio.create_task(waiter(i)) for i in ids]
+    await wait_for_waiter(client, before + targets)
+    bodies = [click(ids[i % targets], f"U{i:06d}") for i in range(clicks)]
+    started = time.perf_counter()
+    acks = await asyncio.gather(*(timed_click(client, body) for body in bodies))
+    await asyncio.gather(*waiters)
+    return {"acks": list(acks), "resume": answered}
+
+
+async def run_burst(url: str, clicks: int, targets: int, rounds: int) -> dict[str, Any]:
+    auth = {
+        "Authorization": "Bearer " + jwt.encode({"role": "service_role", "exp": int(time.time()) + 3600}, JWT_SECRET)
+    }
+    async with fake_slack() as fake:
+        config = Config(
+            database_url=url,
+            jwt_secret=JWT_SECRET,
+            slack_signing_secret=SECRET,
+            slack_bot_token="xoxb-bench",
+            slack_api_url=fake.url,
+            slack_approvals_channel="C0BENCH",
+            run_jobs=True,
+        )
+        # No client-side connection limit: every click and every long-poll is its own connection, as in Slack.
+        client: TestClient[Any, Any] = TestClient(TestServer(build_app(config)), connector=TCPConnector(limit=0))
+        await client.start_server()
+        acks: list[float] = []
+        resume: list[float] = []
+        try:
+            await burst_round(client, auth, min(clicks, 20), min(targets, 20))  # warm-up
+            for _ in range(rounds):
+                got = await burst_round(client, auth, clicks, targets)
+                acks += got["acks"]
+                resume += got["resume"]
+        finally:
+            await client.close()
+    results = [
+        summary(f"burst: {clicks} Approve clicks at once on {targets} requests, ack", acks),
+        summary("burst: click -> waiting agent's GET ?wait= answered", resume),
+    ]
+    for r in results:
+        r["p50_x_healthz"] = "-"
+    return {"burst": clicks, "targets": targets, "rounds": rounds, "results": results}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     given = os.environ.get("DATABASE_URL", "").strip()
     server = None
@@ -181,6 +256,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     await admin.close()
     url = urlunsplit(urlsplit(given)._replace(path=f"/{name}"))
     try:
+        if args.burst:
+            return await run_burst(url, args.burst, args.burst_targets or args.burst, args.rounds)
         return await run(url, args.decisions, args.slow_clicks)
     finally:
         admin = await asyncpg.connect(given)
@@ -194,6 +271,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--slow-clicks", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=0, help="clicks sent at once (burst mode)")
+    parser.add_argument("--burst-targets", type=int, default=0, help="pending requests they click (default: one each)")
+    parser.add_argument("--rounds", type=int, default=3, help="bursts measured (burst mode)")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     for r in report["results"]:

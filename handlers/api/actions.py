@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from domain.ledger import actions
-from handlers.api import document
+from handlers.api import document, paging
 from handlers.api.auth import as_caller
 from handlers.api.bodies import (
     created,
@@ -89,9 +89,12 @@ async def listing(request: web.Request) -> web.Response:
     agent = query_str(request, "agent")
     since = query_time(request, "since")
     limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
+    before = paging.query_cursor(request, uuid.UUID)
     async with as_caller(request) as conn:
-        rows = await actions.recent(conn, agent, since, limit)
-    return ok({"actions": rows})
+        rows = await actions.recent(conn, agent, since, limit + 1, before)
+    page = rows[:limit]
+    more = paging.encode(page[-1]["created_at"], uuid.UUID(page[-1]["id"])) if len(rows) > limit else None
+    return ok({"actions": page, "next": more})
 
 
 def setup(app: web.Application) -> None:
@@ -109,20 +112,24 @@ OPENAPI = document(
                 "responses": responses("201", {"$ref": "#/components/schemas/Action"}),
             },
             "get": {
-                "summary": "Recent actions, newest first (authenticated callers see none: RLS)",
+                "summary": "Recent actions, newest first, keyset-paged (authenticated callers see none: RLS)",
                 "operationId": "listActions",
                 "security": [{"bearer": []}],
                 "parameters": [
                     param("agent", {"type": "string", "maxLength": 200}),
                     param("since", {"type": "string", "format": "date-time"}),
                     param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    paging.CURSOR_PARAM,
                 ],
                 "responses": responses(
                     "200",
                     {
                         "type": "object",
                         "required": ["actions"],
-                        "properties": {"actions": {"type": "array", "items": {"$ref": "#/components/schemas/Action"}}},
+                        "properties": {
+                            "actions": {"type": "array", "items": {"$ref": "#/components/schemas/Action"}},
+                            "next": paging.NEXT_FIELD,
+                        },
                     },
                 ),
             },

@@ -9,7 +9,7 @@ from aiohttp import web
 from db import connect
 from domain.coding_requests import store as coding_requests
 from domain.coding_requests.rules import FieldError, Status, TransitionRefused, parse_changes, parse_status
-from handlers.api import document
+from handlers.api import document, paging
 from handlers.api.auth import as_caller
 from handlers.api.bodies import ascii_int, read_json
 from handlers.errors import json_error
@@ -35,9 +35,12 @@ async def list_requests(request: web.Request) -> web.Response:
     limit = ascii_int(request.query.get("limit", "100"))
     if limit is None or not 0 < limit <= MAX_LIMIT:
         return json_error(400, f"limit: must be an integer from 1 to {MAX_LIMIT}")
+    before = paging.query_cursor(request, int)
     async with as_caller(request) as conn:
-        rows = await coding_requests.list_requests(conn, status, limit)
-    return web.json_response({"coding_requests": [r.as_json() for r in rows]})
+        rows = await coding_requests.list_requests(conn, status, limit + 1, before)
+    page = rows[:limit]
+    more = paging.encode(page[-1].created_at, page[-1].request_number) if len(rows) > limit else None
+    return web.json_response({"coding_requests": [r.as_json() for r in page], "next": more})
 
 
 async def get_request(request: web.Request) -> web.Response:
@@ -93,11 +96,18 @@ OPENAPI = document(
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "string", "enum": STATUSES}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    paging.CURSOR_PARAM,
                 ],
                 "responses": {
                     "200": _answer(
                         "the requests",
-                        {"type": "object", "properties": {"coding_requests": {"type": "array", "items": ROW}}},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "coding_requests": {"type": "array", "items": ROW},
+                                "next": paging.NEXT_FIELD,
+                            },
+                        },
                     ),
                     "400": _answer("bad status or limit", ERROR),
                 },

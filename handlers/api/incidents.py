@@ -18,9 +18,9 @@ from domain.incidents import fix_timeline
 from domain.incidents import store as incidents
 from domain.incidents.rules import Status, Transition, next_status, refusal
 from domain.runbooks.matching import runbook_match
-from handlers.api import document
+from handlers.api import document, paging
 from handlers.api.auth import as_caller, caller, require_role
-from handlers.api.bodies import read_json
+from handlers.api.bodies import query_str, read_json
 from handlers.errors import json_error
 
 API_TRANSITIONS = {Transition.ACKNOWLEDGE, Transition.MITIGATE, Transition.RESOLVE}
@@ -46,11 +46,15 @@ async def list_incidents(request: web.Request) -> web.Response:
         limit = min(max(int(query.get("limit", "100")), 1), MAX_LIMIT)
     except ValueError:
         return json_error(400, "limit must be an integer")
+    before = paging.query_cursor(request, int)
+    service = query_str(request, "service")
     async with as_caller(request) as conn:
         found = await incidents.search(
-            conn, status=status, severity=severity, service=query.get("service") or None, limit=limit
+            conn, status=status, severity=severity, service=service, before=before, limit=limit + 1
         )
-    return web.json_response({"incidents": [i.as_json() for i in found]})
+    page = found[:limit]
+    more = paging.encode(page[-1].created_at, page[-1].incident_number) if len(found) > limit else None
+    return web.json_response({"incidents": [i.as_json() for i in page], "next": more})
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -166,6 +170,7 @@ OPENAPI = document(
                     {"name": "severity", "in": "query", "schema": {"type": "string", "enum": list(SEVERITIES)}},
                     {"name": "service", "in": "query", "schema": {"type": "string"}, "description": "affected"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    paging.CURSOR_PARAM,
                 ],
                 "responses": {
                     "200": {
@@ -178,7 +183,8 @@ OPENAPI = document(
                                         "incidents": {
                                             "type": "array",
                                             "items": {"$ref": "#/components/schemas/Incident"},
-                                        }
+                                        },
+                                        "next": paging.NEXT_FIELD,
                                     },
                                 }
                             }

@@ -210,3 +210,23 @@ async def test_waiting_returns_pending_after_the_wait(harness: Harness) -> None:
     assert row["status"] == "pending"
     response = await harness.client.get(f"/api/v1/approvals/{approval_id}?wait=61", headers=SERVICE)
     assert response.status == 400 and (await response.json())["field"] == "wait"
+
+
+async def test_a_rejection_is_audited_with_its_reason_and_wakes_the_waiter(harness: Harness) -> None:
+    approval_id = (await harness.create())["id"]
+    async with harness.pool.acquire() as conn, conn.transaction():
+        outcome = await approvals.decide(conn, uuid.UUID(approval_id), Decision.REJECTED, by="U0BOB", reason="too big")
+    assert outcome.won and outcome.approval is not None and outcome.approval.status == "rejected"
+    audit = await harness.pool.fetchrow("SELECT * FROM agent_actions")
+    assert audit["action_type"] == "approval.rejected" and audit["action_category"] == "approval"
+    assert audit["approval_status"] == "rejected" and audit["approved_by"] is None and audit["approved_at"] is None
+    assert audit["output_result"] == {"decision": "rejected", "decided_by": "U0BOB", "reason": "too big"}
+    context = audit["input_context"]
+    assert context == {
+        "approval_id": approval_id,
+        "requested_by": outcome.approval.agent_name,
+        "action_type": outcome.approval.action_type,
+        "risk_level": "medium",
+    }
+    row = await harness.get(approval_id, wait=10)
+    assert row["status"] == "rejected" and row["rejection_reason"] == "too big"

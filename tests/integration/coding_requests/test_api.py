@@ -137,7 +137,8 @@ async def test_reading_and_roles(client: TestClient[Any, Any], pool: asyncpg.Poo
     assert (await patch(client, 99, {"status": "planning"})).status == 404
 
     # authenticated: row level security shows it nothing, and it may not write.
-    assert (await (await client.get(URL, headers=bearer("authenticated"))).json()) == {"coding_requests": []}
+    hidden = await (await client.get(URL, headers=bearer("authenticated"))).json()
+    assert hidden == {"coding_requests": [], "next": None}
     assert (await client.get(f"{URL}/1", headers=bearer("authenticated"))).status == 404
     assert (await patch(client, 1, {"status": "planning"}, role="authenticated")).status == 403
     assert (await client.get(URL)).status == 401

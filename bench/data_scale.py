@@ -1,0 +1,324 @@
+"""The agents' list endpoints on millions of rows: first page and a deep page (keyset cursor), by index.
+
+    .venv/bin/python bench/data_scale.py [--incidents 1000000] [--actions 1000000] [--coding 200000]
+        [--runs 50] [--data-dir DIR]   (DATABASE_URL, else embedded PostgreSQL; DIR keeps a loaded database)
+
+Loads the rows with generate_series (incidents over ~2 years, 90% resolved, 50 services at 2% each plus
+"checkout" at 10% and "ledger" at 0.1%; actions of 100 agents over a year; coding requests), then times
+each list query exactly as the endpoint runs it (the domain function, in a transaction as service_role
+with its claims), first page and a page deep behind a cursor, ``--runs`` times each: p50 and p99. The
+statements the endpoints ran before issue 13 are timed on the first page for comparison. Every new
+statement's ``EXPLAIN (ANALYZE, BUFFERS)`` goes into bench/results/data_scale-<time>.txt, and the run
+says whether any plan holds a sequential scan. ``--bypassrls`` runs it with service_role bypassing row
+level security, as on Supabase (the seed's policy qual is otherwise applied to every row, and keeps
+``@>`` from being an index condition). Events (the bus) are measured by bench/bus.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from config import Config, Secret
+from db import connect, embedded, migrate
+from domain.coding_requests import store as coding_requests
+from domain.coding_requests.rules import Status as CodingStatus
+from domain.incidents import store as incidents
+from domain.ledger import actions
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+PAGE = 100
+LOAD_INCIDENTS = """
+INSERT INTO infrastructure_incidents (severity, status, incident_type, source, source_id, affected_services, title,
+                                      error_details, created_at, updated_at)
+SELECT (ARRAY['low', 'low', 'medium', 'medium', 'high', 'critical', 'low', 'medium', 'high', 'low'])[1 + g / 7 % 10],
+       CASE WHEN g % 100 < 90 THEN 'resolved' WHEN g % 100 < 94 THEN 'detected'
+            WHEN g % 100 < 97 THEN 'acknowledged' ELSE 'mitigating' END,
+       'error', 'bench', 'b-' || g,
+       ARRAY['svc-' || (g % 50)] || CASE WHEN g % 10 = 0 THEN ARRAY['checkout'] ELSE '{}' END
+                                 || CASE WHEN g % 1000 = 7 THEN ARRAY['ledger'] ELSE '{}' END,
+       'Incident ' || g || ': TypeError in handler', '{"bench": true}'::jsonb,
+       $1::timestamptz - make_interval(secs => g * 60), $1::timestamptz - make_interval(secs => g * 60)
+FROM generate_series(1, $2::int) g
+"""
+LOAD_ACTIONS = """
+INSERT INTO agent_actions (agent_name, action_type, action_category, success, execution_time_ms, created_at)
+SELECT 'agent-' || (g % 100), 'restart_service', 'remediation', g % 7 <> 0, g % 5000,
+       $1::timestamptz - make_interval(secs => g * 30)
+FROM generate_series(1, $2::int) g
+"""
+LOAD_CODING = """
+INSERT INTO coding_requests (source, source_id, title, description, status, requested_by_id, created_at, updated_at)
+SELECT 'slack', 'bench-' || g, 'Request ' || g, 'Make it faster',
+       (ARRAY['completed', 'completed', 'completed', 'cancelled', 'pending', 'in_progress', 'in_review',
+              'planning', 'failed', 'completed'])[1 + g % 10],
+       'U' || (g % 500), $1::timestamptz - make_interval(secs => g * 120),
+       $1::timestamptz - make_interval(secs => g * 120)
+FROM generate_series(1, $2::int) g
+"""
+# What the endpoints ran before issue 13 (one statement each, "($1 IS NULL OR ...)", no cursor).
+OLD_INCIDENTS = """
+SELECT * FROM infrastructure_incidents
+WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR severity = $2)
+  AND ($3::text IS NULL OR $3 = ANY(affected_services))
+ORDER BY created_at DESC, incident_number DESC
+LIMIT $4
+"""
+OLD_ACTIONS = """
+SELECT * FROM agent_actions
+WHERE ($1::text IS NULL OR agent_name = $1) AND ($2::timestamptz IS NULL OR created_at >= $2)
+ORDER BY created_at DESC, id
+LIMIT $3
+"""
+OLD_CODING = f"""
+SELECT {coding_requests.COLUMNS} FROM coding_requests
+WHERE ($1::text IS NULL OR status = $1)
+ORDER BY created_at DESC, request_number DESC
+LIMIT $2
+"""
+AS_SERVICE = "SELECT set_config('role', 'service_role', true), set_config('request.jwt.claims', $1, true)"
+CLAIMS = json.dumps({"role": "service_role", "sub": "bench"})
+
+
+class Case:
+    """One list query: the endpoint's domain call, and the statement and arguments it runs (for EXPLAIN)."""
+
+    def __init__(self, name: str, kind: str, filters: dict[str, Any]) -> None:
+        self.name, self.kind, self.filters = name, kind, filters
+
+    def statement(self, before: tuple[datetime, Any] | None) -> tuple[str, list[Any]]:
+        f = self.filters
+        if self.kind == "incidents":
+            args = [f[k] for k in ("status", "severity", "service") if f.get(k) is not None]
+            combo = (*(f.get(k) is not None for k in ("status", "severity", "service")), before is not None)
+            return incidents.LIST[combo], [*args, *(before or ()), PAGE + 1]
+        if self.kind == "actions":
+            args = [f[k] for k in ("agent", "since") if f.get(k) is not None]
+            combo = (f.get("agent") is not None, f.get("since") is not None, before is not None)
+            return actions.LIST[combo], [*args, *(before or ()), PAGE + 1]
+        status = f.get("status")
+        args = [*(before or ()), *([status] if status else [])]
+        return coding_requests.LIST[(status is not None, before is not None)], [*args, PAGE + 1]
+
+    def call(self, conn: asyncpg.Connection, before: tuple[datetime, Any] | None) -> Awaitable[list[Any]]:
+        f = self.filters
+        if self.kind == "incidents":
+            return incidents.search(
+                conn,
+                status=f.get("status"),
+                severity=f.get("severity"),
+                service=f.get("service"),
+                before=before,
+                limit=PAGE + 1,
+            )
+        if self.kind == "actions":
+            return actions.recent(conn, f.get("agent"), f.get("since"), PAGE + 1, before)
+        status = CodingStatus(f["status"]) if f.get("status") else None
+        return coding_requests.list_requests(conn, status, PAGE + 1, before)
+
+    def old(self) -> tuple[str, list[Any]]:
+        f = self.filters
+        if self.kind == "incidents":
+            return OLD_INCIDENTS, [f.get("status"), f.get("severity"), f.get("service"), PAGE]
+        if self.kind == "actions":
+            return OLD_ACTIONS, [f.get("agent"), f.get("since"), PAGE]
+        return OLD_CODING, [f.get("status"), PAGE]
+
+    def key(self) -> tuple[str, str]:
+        table = {"incidents": "infrastructure_incidents", "actions": "agent_actions", "coding": "coding_requests"}
+        tiebreak = {"incidents": "incident_number", "actions": "id", "coding": "request_number"}
+        return table[self.kind], tiebreak[self.kind]
+
+
+CASES = [
+    Case("incidents", "incidents", {}),
+    Case("incidents ?status=detected", "incidents", {"status": "detected"}),
+    Case("incidents ?status=resolved", "incidents", {"status": "resolved"}),
+    Case("incidents ?severity=critical", "incidents", {"severity": "critical"}),
+    Case("incidents ?service=checkout (10%)", "incidents", {"service": "checkout"}),
+    Case("incidents ?service=svc-7 (2%)", "incidents", {"service": "svc-7"}),
+    Case("incidents ?service=ledger (0.1%)", "incidents", {"service": "ledger"}),
+    Case("incidents ?status=detected&severity=high", "incidents", {"status": "detected", "severity": "high"}),
+    Case("actions", "actions", {}),
+    Case("actions ?agent=agent-42", "actions", {"agent": "agent-42"}),
+    Case("actions ?since=-30d", "actions", {"since": NOW - timedelta(days=30)}),
+    Case("actions ?agent=agent-42&since=-30d", "actions", {"agent": "agent-42", "since": NOW - timedelta(days=30)}),
+    Case("coding-requests", "coding", {}),
+    Case("coding-requests ?status=pending", "coding", {"status": "pending"}),
+    Case("coding-requests ?status=completed", "coding", {"status": "completed"}),
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def timed(pool: asyncpg.Pool, runs: int, fn: Callable[[asyncpg.Connection], Awaitable[Any]]) -> list[float]:
+    """``fn`` ``runs`` times on one connection (its prepared statements cached, as in the service), each in a
+    transaction as service_role; only the list call is timed."""
+    out = []
+    async with pool.acquire() as conn:
+        for _ in range(runs):
+            async with conn.transaction():
+                await conn.execute(AS_SERVICE, CLAIMS)
+                started = time.perf_counter()
+                await fn(conn)
+                out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def deep_cursor(conn: asyncpg.Connection, case: Case) -> tuple[datetime, Any] | None:
+    """The sort key halfway down the case's rows (at most 500,000 rows deep)."""
+    sql, args = case.statement(None)
+    _, tiebreak = case.key()
+    ordered = sql.rsplit(" LIMIT ", 1)[0]
+    total = await conn.fetchval(f"SELECT count(*) FROM ({ordered}) s", *args[:-1])
+    depth = min(total // 2, 500_000)
+    row = await conn.fetchrow(f"SELECT created_at, {tiebreak} FROM ({ordered} OFFSET {depth} LIMIT 1) s", *args[:-1])
+    return (row[0], row[1]) if row else None
+
+
+async def load(conn: asyncpg.Connection, n_incidents: int, n_actions: int, n_coding: int) -> dict[str, float]:
+    have = await conn.fetchval("SELECT count(*) FROM infrastructure_incidents WHERE source = 'bench'")
+    mixed = await conn.fetchval("SELECT count(*) FROM infrastructure_incidents WHERE source_id = 'b-7'") and (
+        await conn.fetchval("SELECT severity FROM infrastructure_incidents WHERE source_id = 'b-7'") == "low"
+    )
+    if have == n_incidents and mixed:
+        return {}
+    took: dict[str, float] = {}
+    await conn.execute("TRUNCATE infrastructure_incidents, agent_actions, coding_requests CASCADE")
+    try:  # the metrics triggers mark dirty hours: not what is measured here (needs a superuser)
+        await conn.execute("SET session_replication_role = replica")
+    except asyncpg.PostgresError:
+        pass
+    for name, sql, n in (
+        ("incidents", LOAD_INCIDENTS, n_incidents),
+        ("actions", LOAD_ACTIONS, n_actions),
+        ("coding_requests", LOAD_CODING, n_coding),
+    ):
+        started = time.perf_counter()
+        await conn.execute(sql, NOW, n)
+        took[name] = round(time.perf_counter() - started, 1)
+        print(f"loaded {n:,} {name} in {took[name]} s", flush=True)
+    await conn.execute("RESET session_replication_role")
+    await conn.execute("VACUUM ANALYZE infrastructure_incidents")
+    await conn.execute("VACUUM ANALYZE agent_actions")
+    await conn.execute("VACUUM ANALYZE coding_requests")
+    return took
+
+
+async def explain(conn: asyncpg.Connection, case: Case, before: tuple[datetime, Any] | None) -> str:
+    sql, args = case.statement(before)
+    async with conn.transaction():
+        await conn.execute(AS_SERVICE, CLAIMS)
+        if case.filters.get("service") is not None:
+            await conn.execute(incidents.SERVICE_PLANS)
+        else:
+            await conn.execute(incidents.INDEX_PLANS)
+        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
+    return "\n".join(r[0] for r in rows)
+
+
+async def measure(pool: asyncpg.Pool, runs: int, old_runs: int) -> tuple[list[dict[str, Any]], list[str]]:
+    results, plans = [], []
+    async with pool.acquire() as conn:
+        cursors = {case.name: await deep_cursor(conn, case) for case in CASES}
+    for case in CASES:
+        deep = cursors[case.name]
+        first = await timed(pool, runs, lambda c, case=case: case.call(c, None))
+        deeper = await timed(pool, runs, lambda c, case=case, deep=deep: case.call(c, deep))
+        sql, args = case.old()
+        old = await timed(pool, old_runs, lambda c, sql=sql, args=args: c.fetch(sql, *args))
+        async with pool.acquire() as conn:
+            plan_first, plan_deep = await explain(conn, case, None), await explain(conn, case, deep)
+        row = {
+            "case": case.name,
+            "first_p50_ms": round(pct(first, 50), 3),
+            "first_p99_ms": round(pct(first, 99), 3),
+            "deep_p50_ms": round(pct(deeper, 50), 3),
+            "deep_p99_ms": round(pct(deeper, 99), 3),
+            "before_first_p50_ms": round(pct(old, 50), 3),
+            "seq_scan": "Seq Scan" in plan_first or "Seq Scan" in plan_deep,
+        }
+        results.append(row)
+        print(
+            f"{case.name:<44} first p50 {row['first_p50_ms']:>7.2f} p99 {row['first_p99_ms']:>7.2f}  "
+            f"deep p50 {row['deep_p50_ms']:>7.2f} p99 {row['deep_p99_ms']:>7.2f}  "
+            f"before p50 {row['before_first_p50_ms']:>8.2f} ms  seq scan: {'YES' if row['seq_scan'] else 'no'}",
+            flush=True,
+        )
+        plans += [f"== {case.name}: first page", plan_first, f"== {case.name}: deep page (cursor {deep})", plan_deep]
+    return results, plans
+
+
+async def main(args: argparse.Namespace) -> None:
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    given = os.environ.get("DATABASE_URL") or None
+    config = Config(database_url=Secret(given) if given else None, data_dir=data_dir)
+    async with embedded.database_url(config) as dsn:
+        pool = await connect.create_pool(dsn, min_size=1, max_size=2, command_timeout=3600)
+        try:
+            async with pool.acquire() as conn:
+                await migrate.migrate(conn)
+                took = await load(conn, args.incidents, args.actions, args.coding)
+                await conn.execute(f"ALTER ROLE service_role {'BYPASSRLS' if args.bypassrls else 'NOBYPASSRLS'}")
+            try:
+                results, plans = await measure(pool, args.runs, args.old_runs)
+            finally:
+                await pool.execute("ALTER ROLE service_role NOBYPASSRLS")
+        finally:
+            await pool.close()
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = RESULTS / f"data_scale-{stamp}.txt"
+    met = all(r["first_p50_ms"] <= 10 and r["deep_p50_ms"] <= 10 for r in results)
+    scans = [r["case"] for r in results if r["seq_scan"]]
+    summary = {
+        "rows": {"incidents": args.incidents, "actions": args.actions, "coding_requests": args.coding},
+        "load_s": took,
+        "runs": args.runs,
+        "service_role_bypassrls": args.bypassrls,
+        "results": results,
+        "goal_p50_le_10ms": met,
+        "seq_scans": scans,
+    }
+    report.write_text(json.dumps(summary, indent=2) + "\n\n" + "\n\n".join(plans) + "\n")
+    print(f"every first and deep page p50 <= 10 ms: {'yes' if met else 'NO'}; sequential scans: {scans or 'none'}")
+    print(f"report with EXPLAIN (ANALYZE, BUFFERS): {report}")
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument("--actions", type=int, default=1_000_000)
+    parser.add_argument("--coding", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--old-runs", type=int, default=12, help="runs of the pre-issue-13 statements (a 6th run may plan generic)"
+    )
+    parser.add_argument(
+        "--bypassrls",
+        action="store_true",
+        help="give service_role BYPASSRLS on the bench's own server, as Supabase's service_role has",
+    )
+    parser.add_argument("--data-dir", help="keep the embedded database here (reused when already loaded)")
+    asyncio.run(main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    cli()
