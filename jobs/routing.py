@@ -67,8 +67,10 @@ class Router:
         )
 
     def callbacks(self, event: WebhookEvent) -> list[Callback]:
-        exact = self._callbacks.get((event.source, event.event_type, event.action), [])
         any_action = self._callbacks.get((event.source, event.event_type, None), [])
+        if event.action is None:  # only the every-action callbacks, once each
+            return list(any_action)
+        exact = self._callbacks.get((event.source, event.event_type, event.action), [])
         return [*any_action, *exact]
 
     def knows(self, event: WebhookEvent) -> bool:
