@@ -67,7 +67,6 @@ async def receive(request: web.Request) -> web.Response:
     if not handled:
         logs.event(f"webhook.{source}.ignored", delivery=verified.delivery_id, event_type=verified.event_type)
         return web.json_response({"ok": True, "delivery": verified.delivery_id, "ignored": True}, status=202)
-    logs.event(f"webhook.{source}.queued", delivery=verified.delivery_id, event_type=verified.event_type)
     return web.json_response({"ok": True, "delivery": verified.delivery_id, "queued": True})
 
 
