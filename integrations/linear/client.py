@@ -177,18 +177,26 @@ def _ref(issue: Any) -> LinearIssueRef:
     return LinearIssueRef(issue["id"], issue["identifier"], issue.get("url"), _time(issue.get("updatedAt")))
 
 
-async def team_id(ctx: Context, team_key: str) -> str:
-    """The team's id, asked once per context (forgotten when an issue cannot be created with it)."""
-    teams: dict[str, str] = ctx.clients.setdefault(TEAMS, {})
-    if team_key in teams:
-        return teams[team_key]
+async def _ask_team(ctx: Context, team_key: str) -> str:
     data = await execute(ctx, TEAM_BY_KEY, {"key": team_key})
     nodes = (data.get("teams") or {}).get("nodes") or []
     if not nodes:
         raise LinearError(f"no Linear team with key {team_key!r}")
     found: str = nodes[0]["id"]
-    teams[team_key] = found
     return found
+
+
+async def team_id(ctx: Context, team_key: str) -> str:
+    """The team's id, asked once per context, also by concurrent callers (forgotten when the question
+    failed, or when an issue could not be created with it)."""
+    teams: dict[str, asyncio.Future[str]] = ctx.clients.setdefault(TEAMS, {})
+    if team_key not in teams:
+        teams[team_key] = asyncio.ensure_future(_ask_team(ctx, team_key))
+    try:
+        return await asyncio.shield(teams[team_key])
+    except Exception:
+        teams.pop(team_key, None)
+        raise
 
 
 async def find_issue(ctx: Context, id_or_identifier: str) -> dict[str, Any] | None:

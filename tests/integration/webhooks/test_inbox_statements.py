@@ -12,6 +12,7 @@ import pytest
 
 from app import wire
 from db import connect
+from integrations.linear import client as linear_client
 from jobs import inbox, inbox_worker
 from tests.integration.webhooks.conftest import World, fixture_bytes
 
@@ -76,3 +77,21 @@ async def test_a_burst_of_one_issues_events_is_one_update(
     assert await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings") == before + 5
     rows = await world.pool.fetch("SELECT status, attempts FROM webhook_deliveries WHERE delivery_id LIKE 'event-%'")
     assert {(r["status"], r["attempts"]) for r in rows} == {("processed", 1)}
+
+
+async def test_linear_calls_share_one_session_and_ask_the_team_once(world: World) -> None:
+    for issue_id in ("5001", "5002", "5003"):
+        payload = json.loads(fixture_bytes("sentry", "issue.created"))
+        payload["data"]["issue"]["id"] = issue_id
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        assert (await world.send.sentry(body, "issue")).status == 200
+    await world.drain()
+    assert len(world.linear.called("issueCreate")) == 3
+    assert len(world.linear.called("teams")) == 1, "the team id is asked once per outbox context"
+    session = await world.ctx.clients[linear_client.SESSION]
+    payload = json.loads(fixture_bytes("sentry", "issue.created"))
+    payload["data"]["issue"]["id"] = "5004"
+    await world.send.sentry(json.dumps(payload).encode(), "issue")
+    await world.drain()
+    assert await world.ctx.clients[linear_client.SESSION] is session, "one gql session for the context"
+    assert len(world.linear.called("issueCreate")) == 4 and len(world.linear.called("teams")) == 1
