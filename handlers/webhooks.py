@@ -55,7 +55,9 @@ async def receive(request: web.Request) -> web.Response:
             action=verified.action,
             headers=inbox.kept_headers(request.headers),
             body=body,
-            order_key=order_key(source.value, verified.event_type, verified.payload) if handled else None,
+            order_key=inbox.storable(order_key(source.value, verified.event_type, verified.payload))
+            if handled
+            else None,
             handled=handled,
         )
     except UNAVAILABLE as exc:
