@@ -59,7 +59,7 @@ class Pool(asyncpg.Pool):  # type: ignore[misc]
 
 async def create_pool(dsn: str, *, acquire_timeout_s: float = ACQUIRE_TIMEOUT_S, **kwargs: Any) -> asyncpg.Pool:
     kwargs.setdefault("min_size", 1)
-    kwargs.setdefault("max_size", 10)
+    kwargs.setdefault("max_size", 16)  # the inbox workers hold up to 6 (jobs/inbox_worker.py)
     kwargs.setdefault("command_timeout", 30)
     kwargs.setdefault("max_queries", 50000)
     kwargs.setdefault("max_inactive_connection_lifetime", 300.0)
