@@ -32,13 +32,19 @@ CHANNEL = "webhook_deliveries"  # NOTIFY on insert (1000_inbox_workers.sql)
 BATCH = 32
 WORKERS = 6  # per process: a batch waits on PostgreSQL round trips most of its time; several overlap
 POLL_S = 1.0
+CANDIDATES = 512  # how far past the queue's head a batch looks for keys nobody holds
 
+# Keys are tried in the order of their oldest received row, and only until $4 are held: keys another
+# batch holds are passed over (never locked here), so concurrent workers spread over the queue's head.
 CLAIM = """
 WITH candidates AS MATERIALIZED (
     SELECT id, order_key FROM webhook_deliveries WHERE status = 'received' ORDER BY id LIMIT $2
 ), keys AS MATERIALIZED (
-    SELECT k.order_key FROM (SELECT DISTINCT order_key FROM candidates WHERE order_key IS NOT NULL) k
+    SELECT k.order_key
+    FROM (SELECT order_key, min(id) AS oldest FROM candidates WHERE order_key IS NOT NULL
+          GROUP BY order_key ORDER BY oldest) k
     WHERE pg_try_advisory_xact_lock(hashtextextended($3 || k.order_key, 0))
+    LIMIT $4
 )
 SELECT d.id, d.source, d.delivery_id, d.event_type, d.action, d.body, d.received_at, d.order_key
 FROM webhook_deliveries d
@@ -157,7 +163,7 @@ async def _one(
 async def drain_once(pool: asyncpg.Pool, router: Router, batch_size: int = BATCH) -> int:
     """Claim and process one batch, with one commit. Returns how many rows it claimed."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(CLAIM, batch_size, batch_size * 2, locks.INBOX_KEY_PREFIX)
+        rows = await conn.fetch(CLAIM, batch_size, CANDIDATES, locks.INBOX_KEY_PREFIX, batch_size)
         if not rows:
             return 0
         batch = Batch()

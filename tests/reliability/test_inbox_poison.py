@@ -134,6 +134,6 @@ async def test_the_retry_query_and_the_workers_claim_are_served_by_index(pool: a
     await pool.execute("ANALYZE webhook_deliveries")
     plan = "\n".join(r[0] for r in await pool.fetch("EXPLAIN " + inbox.DUE.replace("$1", "50")))
     assert "webhook_deliveries_retry_idx" in plan and "Seq Scan" not in plan, plan
-    claim = inbox_worker.CLAIM.replace("$1", "32").replace("$2", "64").replace("$3", "'k:'")
+    claim = inbox_worker.CLAIM.replace("$1", "32").replace("$2", "512").replace("$3", "'k:'").replace("$4", "32")
     plan = "\n".join(r[0] for r in await pool.fetch("EXPLAIN " + claim))
     assert "webhook_deliveries_pending_idx" in plan and "Seq Scan" not in plan, plan
