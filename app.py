@@ -42,7 +42,8 @@ from handlers.api import runbooks as runbooks_api
 from handlers.api import settings as settings_api
 from handlers.api import sweeps as sweeps_api
 from handlers.keys import CONFIG, DSN, HUB, POOL, SUPERVISOR, WIRING
-from jobs import inbox, outbox, scheduler
+from integrations.linear import client as linear_client
+from jobs import inbox, inbox_worker, outbox, scheduler
 from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
@@ -66,7 +67,7 @@ EDGES = (
     openapi,
     console,
 )
-LISTEN_CHANNELS = (bus.CHANNEL, outbox.CHANNEL, approval_store.NOTIFY_CHANNEL)
+LISTEN_CHANNELS = (bus.CHANNEL, outbox.CHANNEL, approval_store.NOTIFY_CHANNEL, inbox_worker.CHANNEL)
 MAX_BODY = 1024 * 1024
 
 
@@ -105,7 +106,7 @@ async def close_hub(app: web.Application) -> None:
 
 
 async def background_jobs(app: web.Application) -> AsyncIterator[None]:
-    """The outbox worker and every scheduler job loop, each a supervised component."""
+    """The outbox worker, the inbox workers and every scheduler job loop, each a supervised component."""
     config, wiring, pool, supervisor = app[CONFIG], app[WIRING], app[POOL], app[SUPERVISOR]
     if not config.run_jobs:
         yield
@@ -114,12 +115,17 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
     wake = app[HUB].subscribe(outbox.CHANNEL)
     names = ["outbox"]
     supervisor.start("outbox", lambda: outbox.run_worker(ctx, wake))
+    for n in range(inbox_worker.WORKERS):
+        names.append(f"inbox:{n}")
+        inbox_wake = app[HUB].subscribe(inbox_worker.CHANNEL)
+        supervisor.start(names[-1], lambda w=inbox_wake: inbox_worker.run_worker(pool, wiring.router, w))
     jobs = [*wiring.jobs, inbox.retry_job(wiring.router), inbox.retention_job(), outbox.retention_job()]
     for job in jobs:
         names.append(f"job:{job.name}")
         supervisor.start(names[-1], lambda job=job: scheduler.run_forever(pool, job))
     yield
     await supervisor.stop(*names)
+    await linear_client.close(ctx)
 
 
 def wire(config: Config | None = None) -> Wiring:

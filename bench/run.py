@@ -124,21 +124,57 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def drive(base: str, plan: Plan, mix: Mix, sent: Sent | None) -> dict[str, Result]:
-    """Warm up, find the ceiling (closed loop), then open loops at fractions of it."""
+async def drive(
+    base: str,
+    plan: Plan,
+    mix: Mix,
+    sent: Sent | None,
+    *,
+    dsn: str | None = None,
+    profile: Path | None = None,
+    pid: int | None = None,
+) -> tuple[dict[str, Result], dict[str, Any]]:
+    """Warm up, find the ceiling (closed loop), then open loops at fractions of it. With ``dsn`` (the
+    service), the inbox is drained after the ceiling, so that the open loops start from an empty backlog,
+    and each phase's wall-clock window is kept (the end-to-end figure is read over the open loop at 50%).
+    With ``profile``, py-spy samples ``pid`` during the ceiling (raw collapsed stacks)."""
     results: dict[str, Result] = {}
+    info: dict[str, Any] = {"windows": {}}
     await closed_loop(base, mix.batch(plan.warmup), connections=plan.connections, duration_s=60, sent=sent)
+    if dsn is not None:
+        await drained(dsn, 120)
     budget = int(plan.ceiling_s * 3000)
+    spy = await _py_spy(pid, profile, plan.ceiling_s) if profile is not None and pid is not None else None
+    began = time.time()
     ceiling = await closed_loop(
         base, mix.batch(budget), connections=plan.connections, duration_s=plan.ceiling_s, sent=sent
     )
+    info["windows"]["ceiling"] = (began, time.time())
+    if spy is not None:
+        await spy.wait()
     results["ceiling"] = ceiling
+    if dsn is not None:
+        info["drain_s"] = await drained(dsn, 300)
     for load in plan.loads:
         rate = max(ceiling.rate * load, 1.0)
+        began = time.time()
         results[f"open@{int(load * 100)}"] = await open_loop(
             base, mix.batch(int(rate * plan.open_s)), rate=rate, sent=sent
         )
-    return results
+        if dsn is not None:
+            await drained(dsn, 300)
+        info["windows"][f"open@{int(load * 100)}"] = (began, time.time())
+    return results, info
+
+
+async def _py_spy(pid: int, out: Path, duration_s: float) -> asyncio.subprocess.Process:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        str(spy), "record", "--pid", str(pid), "--duration", str(max(int(duration_s), 1)), "--rate", "200",
+        "--format", "raw", "--output", str(out), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 async def baseline(mode: str, plan: Plan, dsn: str) -> dict[str, Result]:
@@ -146,7 +182,8 @@ async def baseline(mode: str, plan: Plan, dsn: str) -> dict[str, Result]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = ["-m", "bench.baseline", mode, "--port", str(port), "--dsn", dsn]
     async with process(args, env, f"http://127.0.0.1:{port}/healthz"):
-        return await drive(f"http://127.0.0.1:{port}", plan, Mix(seed=11), None)
+        results, _info = await drive(f"http://127.0.0.1:{port}", plan, Mix(seed=11), None)
+        return results
 
 
 async def drained(dsn: str, deadline_s: float) -> float:
@@ -176,7 +213,7 @@ CHECKS = {
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
                percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
         FROM (SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM webhook_deliveries
-              WHERE received_at >= $1 AND received_at < $2 AND processed_at IS NOT NULL) t
+              WHERE received_at >= $1 AND received_at < $2 AND status = 'processed') t
     """,
 }
 
@@ -204,7 +241,7 @@ async def check(dsn: str, sent: Sent) -> list[str]:
     return failures
 
 
-async def service(plan: Plan, dsn: str, slack_url: str, linear_url: str) -> dict[str, Any]:
+async def service(plan: Plan, dsn: str, slack_url: str, linear_url: str, profile: Path | None = None) -> dict[str, Any]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SENTRY_", "GITHUB_", "LINEAR_"))},
@@ -226,19 +263,14 @@ async def service(plan: Plan, dsn: str, slack_url: str, linear_url: str) -> dict
     sent = Sent()
     async with process(["app.py"], env, base + "/readyz") as (proc, ready_s):
         mix = Mix(seed=7)
-        results = await drive(base, plan, mix, sent)
-        drain_s = await drained(dsn, 120)
+        results, info = await drive(base, plan, mix, sent, dsn=dsn, profile=profile, pid=proc.pid)
+        drain_s = info["drain_s"]
         rss = peak_rss_mb(proc.pid)
         health = await closed_loop_health(base, plan)
-    window = results.get("open@50") or next(iter(results.values()))
+    began, ended = info["windows"].get("open@50") or info["windows"]["ceiling"]
     conn = await asyncpg.connect(dsn)
     try:
-        end = time.time()
-        e2e = await conn.fetchrow(
-            CHECKS["end to end"],
-            _ts(end - window.elapsed_s - drain_s - plan.open_s * (len(plan.loads))),
-            _ts(end),
-        )
+        e2e = await conn.fetchrow(CHECKS["end to end"], _ts(began), _ts(ended))
     finally:
         await conn.close()
     return {
@@ -316,7 +348,7 @@ def show(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-async def main_async(quick: bool, out: Path | None) -> int:
+async def main_async(quick: bool, out: Path | None, profile: Path | None = None) -> int:
     from tests.fakes.linear import fake_linear
     from tests.fakes.slack import fake_slack
 
@@ -325,7 +357,7 @@ async def main_async(quick: bool, out: Path | None) -> int:
         async with postgres(Path(tmp)) as server_url, fake_slack() as slack, fake_linear() as linear:
             bases = {mode: await baseline(mode, plan, await fresh_database(server_url)) for mode in ("b0", "b1", "b2")}
             dsn = await fresh_database(server_url)
-            svc = await service(plan, dsn, slack.url, linear.url)
+            svc = await service(plan, dsn, slack.url, linear.url, profile)
             failures = await check(dsn, svc["sent"])
     rows = table(svc, bases, plan)
     print(show(rows))
@@ -353,5 +385,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small and fast, for correctness (CI)")
     parser.add_argument("--out", type=Path, help="where to write the JSON report")
+    parser.add_argument("--profile", type=Path, help="py-spy the service during the ceiling (raw stacks here)")
     args = parser.parse_args(argv)
-    return asyncio.run(main_async(args.quick, args.out))
+    return asyncio.run(main_async(args.quick, args.out, args.profile))

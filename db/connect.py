@@ -21,6 +21,20 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 ACQUIRE_TIMEOUT_S = 5.0
 
 
+class Connection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection released without asyncpg's default reset query (``pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL``, a round trip on every release). An open transaction is still rolled
+    back (asyncpg always does that). None of the rest is ever left behind on a pooled connection: LISTEN
+    runs only on the hub's own connection (db/listen.py), cursors live inside transactions, settings are
+    ``SET LOCAL`` / ``set_config(..., true)``, and advisory locks are transaction-scoped
+    (``pg_advisory_xact_lock``, the inbox claim's ``pg_try_advisory_xact_lock``) except the scheduler's
+    per-tick lock, released in a ``finally`` (jobs/scheduler.py), and the migrations', on a connection of
+    their own (db/migrate.py)."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class AcquireTimeout(TimeoutError):
     """No pooled connection came free in time: the service is saturated (or the database is slow)."""
 
@@ -45,14 +59,14 @@ class Pool(asyncpg.Pool):  # type: ignore[misc]
 
 async def create_pool(dsn: str, *, acquire_timeout_s: float = ACQUIRE_TIMEOUT_S, **kwargs: Any) -> asyncpg.Pool:
     kwargs.setdefault("min_size", 1)
-    kwargs.setdefault("max_size", 10)
+    kwargs.setdefault("max_size", 16)  # the inbox workers hold up to 6 (jobs/inbox_worker.py)
     kwargs.setdefault("command_timeout", 30)
     kwargs.setdefault("max_queries", 50000)
     kwargs.setdefault("max_inactive_connection_lifetime", 300.0)
     pool = Pool(
         dsn,
         init=init_connection,
-        connection_class=asyncpg.Connection,
+        connection_class=Connection,
         record_class=asyncpg.Record,
         loop=None,
         **kwargs,

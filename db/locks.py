@@ -44,3 +44,8 @@ async def xact_lock_all(conn: asyncpg.Connection, keys: list[str]) -> None:
     """Hold every key until the transaction ends, taken in sorted order so two callers never deadlock."""
     for key in sorted(set(keys)):
         await conn.execute(XACT_LOCK, key)
+
+
+# The inbox workers' claim takes pg_try_advisory_xact_lock(hashtextextended(INBOX_KEY_PREFIX || order_key, 0))
+# in SQL (jobs/inbox_worker.py): one batch at a time holds a key's deliveries.
+INBOX_KEY_PREFIX = "inbox.order:"

@@ -1,9 +1,10 @@
-"""The webhook inbox: every verified delivery stored once, processed in a transaction, and retried.
+"""The webhook inbox: every verified delivery stored once, processed after the answer, and retried.
 
 ``store`` settles duplicates with the unique indexes on (source, delivery_id) and (source, body_sha256):
-the same signed body under a new delivery id is a replay. ``process`` runs the router's callbacks and
-marks the row processed in ONE transaction, run again on a deadlock or serialization failure. When a
-callback fails, the transaction is rolled back and the row is left:
+the same signed body under a new delivery id is a replay. A stored delivery is processed by the inbox
+workers (``jobs.inbox_worker``), in order per ``order_key``. ``process`` (replay, retries) runs the
+router's callbacks for one row and marks it processed in ONE transaction, run again on a deadlock or
+serialization failure. When a callback fails, its work is rolled back and the row is left:
 - ``failed`` with the error and a next attempt time (backoff, setting ``webhooks.retry``), for
   ``retry_due`` (a scheduler job) or ``python app.py replay``, when retrying may help;
 - ``dead`` when it cannot (a body that does not parse, a value PostgreSQL refuses, attempts used up):
@@ -31,8 +32,11 @@ from jobs import scheduler
 from jobs.routing import Router, WebhookEvent
 
 STORE = """
-INSERT INTO webhook_deliveries (source, delivery_id, event_type, action, headers, body, body_sha256)
-VALUES ($1, $2, $3, $4, $5, $6, sha256($6))
+INSERT INTO webhook_deliveries (source, delivery_id, event_type, action, headers, body, body_sha256, order_key,
+                                status, attempts, processed_at)
+SELECT $1, $2, $3, $4, $5, $6, sha256($6), $7,
+       CASE WHEN $8 THEN 'received' ELSE 'ignored' END, CASE WHEN $8 THEN 0 ELSE 1 END,
+       CASE WHEN $8 THEN NULL ELSE now() END
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -61,11 +65,10 @@ FROM retry
 WHERE id = $1 AND status <> 'processed'
 RETURNING status, attempts, next_attempt_at
 """
-# Failed ones that are due, and received ones left behind (the process died before finishing them).
+# Failed ones that are due (received ones, also those a crash left behind, are the inbox workers').
 DUE = """
 SELECT id FROM webhook_deliveries
-WHERE (status = 'failed' AND next_attempt_at <= now())
-   OR (status = 'received' AND received_at < now() - interval '2 minutes')
+WHERE status = 'failed' AND next_attempt_at <= now()
 ORDER BY received_at
 LIMIT $1
 """
@@ -92,15 +95,6 @@ PING = "SELECT 1"
 
 # What PostgreSQL text and jsonb refuse although JSON allows it: \u0000 and lone UTF-16 surrogates.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-# A delivery stored but never processed (the process died between the two), found again when the sender
-# resends it; younger ones may still be in flight in the request that stored them.
-LEFT_BEHIND = """
-SELECT id FROM webhook_deliveries
-WHERE source = $1 AND (delivery_id = $2 OR body_sha256 = sha256($3)) AND status = 'received'
-  AND received_at < now() - make_interval(secs => $4)
-LIMIT 1
-"""
-IN_FLIGHT_S = 5.0
 
 FRESH = ["received"]
 RETRYABLE = ["received", "failed"]
@@ -147,9 +141,15 @@ async def store(
     action: str | None,
     headers: dict[str, str],
     body: bytes,
+    order_key: str | None,
+    handled: bool,
 ) -> int | None:
-    """The new row's id, or None when (source, delivery_id) was stored before: a duplicate."""
-    row_id: int | None = await pool.fetchval(STORE, source, delivery_id, event_type, action, headers, body)
+    """The new row's id, or None when (source, delivery_id) was stored before: a duplicate. A delivery
+    no callback handles (``handled`` False) is stored ``ignored`` at once: no worker needs to see it.
+    One statement, one round trip, its own commit."""
+    row_id: int | None = await pool.fetchval(
+        STORE, source, delivery_id, event_type, action, headers, body, order_key, handled
+    )
     return row_id
 
 
@@ -169,7 +169,8 @@ def storable(value: Any) -> Any:
     return value
 
 
-def _event(row: asyncpg.Record) -> WebhookEvent:
+def event_of(row: asyncpg.Record) -> WebhookEvent:
+    """The stored delivery as the router sees it; ValueError when its body is not a JSON object."""
     payload = storable(json.loads(bytes(row["body"])))
     if not isinstance(payload, dict):
         raise ValueError("the stored body is not a JSON object")
@@ -192,12 +193,6 @@ async def _reachable(pool: asyncpg.Pool) -> bool:
     return True
 
 
-async def left_behind(pool: asyncpg.Pool, source: str, delivery_id: str, body: bytes) -> int | None:
-    """The stored, never processed row a resent delivery duplicates, if there is one."""
-    row_id: int | None = await pool.fetchval(LEFT_BEHIND, source, delivery_id, body, IN_FLIGHT_S)
-    return row_id
-
-
 async def process(pool: asyncpg.Pool, router: Router, row_id: int, statuses: list[str] = FRESH) -> str:
     """Run the delivery's callbacks: 'processed', 'ignored' (no callback), 'failed' (retried later),
     'dead' (not retried), or 'skipped' (not in one of ``statuses``, e.g. processed meanwhile by another
@@ -207,7 +202,7 @@ async def process(pool: asyncpg.Pool, router: Router, row_id: int, statuses: lis
         row = await conn.fetchrow(CLAIM, row_id, statuses)
         if row is None:
             return "skipped"
-        known = await router.dispatch(conn, _event(row))
+        known = await router.dispatch(conn, event_of(row))
         outcome = "processed" if known else "ignored"
         await conn.execute(PROCESSED, row_id, outcome)
         return outcome

@@ -27,20 +27,50 @@ class WebhookEvent:
 
 
 Callback = Callable[[asyncpg.Connection, WebhookEvent], Awaitable[None]]
+# Several consecutive deliveries of one order key, applied at once (a burst of events of one Sentry issue).
+ManyCallback = Callable[[asyncpg.Connection, list[WebhookEvent]], Awaitable[None]]
 
 
 class Router:
     def __init__(self) -> None:
         self._callbacks: dict[tuple[str, str, str | None], list[Callback]] = defaultdict(list)
+        self._many: dict[tuple[str, str, str | None], ManyCallback] = {}
 
     def add(self, source: str, event_type: str, callback: Callback, *actions: str | None) -> None:
         """Call ``callback`` for (source, event_type) deliveries with one of ``actions`` (none given: any)."""
         for action in actions or (None,):
             self._callbacks[(source, event_type, action)].append(callback)
 
+    def add_many(self, source: str, event_type: str, callback: ManyCallback, *actions: str | None) -> None:
+        """Like ``add``, for a callback that takes a list of deliveries: the inbox hands it consecutive
+        deliveries of one order key together when it is the only callback for them."""
+
+        async def one(conn: asyncpg.Connection, event: WebhookEvent) -> None:
+            await callback(conn, [event])
+
+        self.add(source, event_type, one, *actions)
+        for action in actions or (None,):
+            self._many[(source, event_type, action)] = callback
+
+    def coalescer(self, event: WebhookEvent) -> ManyCallback | None:
+        """The list-taking callback that alone handles ``event``, if there is one."""
+        if len(self.callbacks(event)) != 1:
+            return None
+        return self._many.get((event.source, event.event_type, event.action)) or self._many.get(
+            (event.source, event.event_type, None)
+        )
+
+    def handles(self, source: str, event_type: str, action: str | None) -> bool:
+        """Whether any callback would run for such a delivery (decided without running it)."""
+        return bool(
+            self._callbacks.get((source, event_type, action)) or self._callbacks.get((source, event_type, None))
+        )
+
     def callbacks(self, event: WebhookEvent) -> list[Callback]:
-        exact = self._callbacks.get((event.source, event.event_type, event.action), [])
         any_action = self._callbacks.get((event.source, event.event_type, None), [])
+        if event.action is None:  # only the every-action callbacks, once each
+            return list(any_action)
+        exact = self._callbacks.get((event.source, event.event_type, event.action), [])
         return [*any_action, *exact]
 
     def knows(self, event: WebhookEvent) -> bool:

@@ -17,8 +17,10 @@ async def on_sentry_issue(conn: asyncpg.Connection, event: WebhookEvent) -> None
     await error_tracking.on_issue(conn, issue, IssueAction(event.action or ""), now=event.received_at)
 
 
-async def on_sentry_event(conn: asyncpg.Connection, event: WebhookEvent) -> None:
-    await error_tracking.on_event(conn, sentry.parse_event(event.payload), now=event.received_at)
+async def on_sentry_events(conn: asyncpg.Connection, events: list[WebhookEvent]) -> None:
+    """Consecutive events of one Sentry issue (the inbox's order key), counted together."""
+    parsed = [sentry.parse_event(event.payload) for event in events]
+    await error_tracking.on_events(conn, parsed, now=events[0].received_at)
 
 
 async def on_metric_alert(conn: asyncpg.Connection, event: WebhookEvent) -> None:
@@ -83,8 +85,8 @@ async def on_linear_issue(conn: asyncpg.Connection, event: WebhookEvent) -> None
 
 def register(router: Router) -> None:
     router.add("sentry", Resource.ISSUE, on_sentry_issue, *(action.value for action in IssueAction))
-    router.add("sentry", Resource.EVENT_ALERT, on_sentry_event)
-    router.add("sentry", Resource.ERROR, on_sentry_event)
+    router.add_many("sentry", Resource.EVENT_ALERT, on_sentry_events)
+    router.add_many("sentry", Resource.ERROR, on_sentry_events)
     router.add("sentry", Resource.METRIC_ALERT, on_metric_alert)
     router.add("github", "workflow_run", on_workflow_run, "completed")
     router.add("github", "pull_request", on_pull_request)

@@ -192,23 +192,29 @@ async def _unlinked_and_closed(conn: asyncpg.Connection, sentry_issue_id: str) -
     return mapping if latest is not None and not is_open(latest.status) else None
 
 
-async def on_event(conn: asyncpg.Connection, event: SentryEvent, *, now: datetime) -> None:
-    """One more event of an issue: count it; after a resolution it is a regression. An issue not seen
-    before (alert rules send issues this way) opens its incident as ``issue.created`` does."""
-    await locks.xact_lock(conn, locks.incident("sentry", event.issue_id))
-    counted = await sentry_mappings.record_event(conn, event.issue_id, event.seen_at or now)
+async def on_events(conn: asyncpg.Connection, events: list[SentryEvent], *, now: datetime) -> None:
+    """More events of ONE issue, in arrival order (a burst the inbox hands over together): counted in one
+    update (``event_count + n``); after a resolution they are a regression (one: the first event reopens).
+    An issue not seen before (alert rules send issues this way) opens its incident as ``issue.created``
+    does, with the first event; the others count on it."""
+    first = events[0]
+    seen = [e.seen_at for e in events if e.seen_at is not None]
+    await locks.xact_lock(conn, locks.incident("sentry", first.issue_id))
+    counted = await sentry_mappings.record_event(conn, first.issue_id, max(seen) if seen else now, len(events))
     if counted is None:
-        if await incidents.latest_for_sentry(conn, event.issue_id) is None:
-            await ensure_incident(conn, event.issue, now=now)  # its Linear issue starts with this event counted
-        else:
+        pending = len(events)
+        if await incidents.latest_for_sentry(conn, first.issue_id) is None:
+            await ensure_incident(conn, first.issue, now=now)  # its Linear issue starts with this event counted
+            pending -= 1
+        if pending:
             # The Linear issue (and so the mapping) does not exist yet: keep the count on the incident.
-            await incidents.count_pending_event(conn, event.issue_id)
+            await incidents.count_pending_event(conn, first.issue_id, pending)
         return
     mapping, previous_status = counted
-    cause = f"new event {event.event_id or ''}".strip()
+    cause = f"new event {first.event_id or ''}".strip()
     if previous_status == MappingStatus.RESOLVED:
         await regression(conn, mapping, now=now, cause=cause)
-    elif previous_status == MappingStatus.UNLINKED and await _unlinked_and_closed(conn, event.issue_id):
+    elif previous_status == MappingStatus.UNLINKED and await _unlinked_and_closed(conn, first.issue_id):
         await regression(conn, mapping, now=now, cause=cause)
 
 

@@ -29,7 +29,7 @@ RETURNING *
 RECORD_EVENT = """
 WITH old AS (SELECT id, status FROM sentry_error_mappings WHERE sentry_issue_id = $1 FOR UPDATE)
 UPDATE sentry_error_mappings m SET
-    event_count = m.event_count + 1,
+    event_count = m.event_count + $3,
     last_seen_at = GREATEST(m.last_seen_at, $2),
     status = CASE WHEN m.status = 'resolved' THEN 'open' ELSE m.status END
 FROM old WHERE m.id = old.id
@@ -116,9 +116,11 @@ async def create(
     return Mapping.of(r) if r else None
 
 
-async def record_event(conn: asyncpg.Connection, sentry_issue_id: str, seen_at: datetime) -> tuple[Mapping, str] | None:
-    """Count one event; returns the mapping and its status before (``resolved`` means a regression)."""
-    r = await conn.fetchrow(RECORD_EVENT, sentry_issue_id, seen_at)
+async def record_event(
+    conn: asyncpg.Connection, sentry_issue_id: str, seen_at: datetime, n: int = 1
+) -> tuple[Mapping, str] | None:
+    """Count ``n`` events; returns the mapping and its status before (``resolved`` means a regression)."""
+    r = await conn.fetchrow(RECORD_EVENT, sentry_issue_id, seen_at, n)
     return (Mapping.of(r), r["previous_status"]) if r else None
 
 

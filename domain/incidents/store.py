@@ -71,7 +71,7 @@ RETURNING *
 COUNT_PENDING_EVENT = """
 UPDATE infrastructure_incidents SET error_details = jsonb_set(
     COALESCE(error_details, '{}'::jsonb), '{pending_events}',
-    to_jsonb(COALESCE((error_details ->> 'pending_events')::int, 0) + 1))
+    to_jsonb(COALESCE((error_details ->> 'pending_events')::int, 0) + $2))
 WHERE id = (SELECT id FROM infrastructure_incidents WHERE sentry_issue_id = $1
             ORDER BY created_at DESC, incident_number DESC LIMIT 1)
 """
@@ -354,9 +354,9 @@ async def append_run(conn: asyncpg.Connection, incident_id: uuid.UUID, run: dict
     return Incident.of(await conn.fetchrow(APPEND_RUN, incident_id, run, run_id))
 
 
-async def count_pending_event(conn: asyncpg.Connection, sentry_issue_id: str) -> None:
-    """One more event of a Sentry issue whose mapping does not exist yet (added to it when created)."""
-    await conn.execute(COUNT_PENDING_EVENT, sentry_issue_id)
+async def count_pending_event(conn: asyncpg.Connection, sentry_issue_id: str, n: int = 1) -> None:
+    """``n`` more events of a Sentry issue whose mapping does not exist yet (added to it when created)."""
+    await conn.execute(COUNT_PENDING_EVENT, sentry_issue_id, n)
 
 
 async def set_severity(conn: asyncpg.Connection, incident_id: uuid.UUID, severity: str) -> Incident | None:

@@ -8,6 +8,7 @@ wrong (``REFUSED_CODES``), raises LinearRefused (permanent: the outbox row goes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError, TransportServerError
 
@@ -24,6 +26,8 @@ from integrations.linear.payloads import LinearIssue, ParseError, parse_issue
 from jobs.outbox import Context, Permanent, RetryLater
 
 TIMEOUT_S = 10
+SESSION = "linear"  # ctx.clients: the connected gql session (one transport, kept-alive connections)
+TEAMS = "linear.teams"  # ctx.clients: team key -> team id
 DEFAULT_RETRY_S = 60.0
 REFUSED_CODES = frozenset(
     {"AUTHENTICATION_ERROR", "FORBIDDEN", "INPUT_ERROR", "INVALID_INPUT", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
@@ -116,17 +120,44 @@ def is_rate_limited(errors: list[Any] | None) -> bool:
     return "RATELIMITED" in _codes(errors)
 
 
+async def _connect(ctx: Context, key: str) -> tuple[AsyncClientSession, AIOHTTPTransport]:
+    transport = AIOHTTPTransport(url=ctx.config.linear_api_url, headers={"Authorization": key}, timeout=TIMEOUT_S)
+    session = await Client(transport=transport, execute_timeout=TIMEOUT_S).connect_async()  # type: ignore[no-untyped-call]
+    return session, transport
+
+
+async def _session(ctx: Context, key: str) -> tuple[AsyncClientSession, AIOHTTPTransport]:
+    """The context's one gql session, made by the first caller (concurrent callers await the same task)."""
+    if SESSION not in ctx.clients:
+        ctx.clients[SESSION] = asyncio.ensure_future(_connect(ctx, key))
+    try:
+        connected: tuple[AsyncClientSession, AIOHTTPTransport] = await ctx.clients[SESSION]
+    except Exception:
+        ctx.clients.pop(SESSION, None)
+        raise
+    return connected
+
+
+async def close(ctx: Context) -> None:
+    """Close the context's Linear session, if one was opened."""
+    made = ctx.clients.pop(SESSION, None)
+    if made is not None and made.done() and not made.cancelled() and made.exception() is None:
+        session, _transport = made.result()
+        await session.client.close_async()
+
+
 async def execute(ctx: Context, document: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """Run one GraphQL operation; RetryLater while LINEAR_API_KEY is unset or Linear rate-limits us."""
+    """Run one GraphQL operation; RetryLater while LINEAR_API_KEY is unset or Linear rate-limits us.
+    Operations share the context's session (one transport, its connections kept alive); the rate-limit
+    headers read on a 429 are those of the latest answer."""
     key = ctx.config.linear_api_key
     if not key:
         logs.event("linear.unconfigured", logging.WARNING, missing="LINEAR_API_KEY")
         raise RetryLater(300, "LINEAR_API_KEY is not set: Linear calls wait in the outbox")
-    transport = AIOHTTPTransport(url=ctx.config.linear_api_url, headers={"Authorization": key}, timeout=TIMEOUT_S)
+    session, transport = await _session(ctx, str.__str__(key))
     try:
-        async with Client(transport=transport, execute_timeout=TIMEOUT_S) as session:
-            result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
-            return result
+        result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
+        return result
     except TransportQueryError as exc:
         if is_rate_limited(exc.errors):
             raise RetryLater(retry_after_s(transport.response_headers), "Linear rate limited") from exc
@@ -147,13 +178,26 @@ def _ref(issue: Any) -> LinearIssueRef:
     return LinearIssueRef(issue["id"], issue["identifier"], issue.get("url"), _time(issue.get("updatedAt")))
 
 
-async def team_id(ctx: Context, team_key: str) -> str:
+async def _ask_team(ctx: Context, team_key: str) -> str:
     data = await execute(ctx, TEAM_BY_KEY, {"key": team_key})
     nodes = (data.get("teams") or {}).get("nodes") or []
     if not nodes:
         raise LinearError(f"no Linear team with key {team_key!r}")
     found: str = nodes[0]["id"]
     return found
+
+
+async def team_id(ctx: Context, team_key: str) -> str:
+    """The team's id, asked once per context, also by concurrent callers (forgotten when the question
+    failed, or when an issue could not be created with it)."""
+    teams: dict[str, asyncio.Future[str]] = ctx.clients.setdefault(TEAMS, {})
+    if team_key not in teams:
+        teams[team_key] = asyncio.ensure_future(_ask_team(ctx, team_key))
+    try:
+        return await asyncio.shield(teams[team_key])
+    except Exception:
+        teams.pop(team_key, None)
+        raise
 
 
 async def find_issue(ctx: Context, id_or_identifier: str) -> dict[str, Any] | None:
@@ -177,6 +221,7 @@ async def create_issue(ctx: Context, *, issue_uuid: str, team_key: str, title: s
     except LinearError:
         existing = await find_issue(ctx, issue_uuid)
         if existing is None:
+            ctx.clients.get(TEAMS, {}).pop(team_key, None)
             raise
         return _ref(existing)
     created = data.get("issueCreate") or {}

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from handlers.keys import POOL
+from handlers.keys import POOL, WIRING
+from jobs import inbox_worker
 from tests.console.conftest import Console
 from tests.integration.webhooks.conftest import GITHUB_SECRET, LINEAR_SECRET, SENTRY_SECRET
 
@@ -63,6 +64,7 @@ async def test_demo_populates_the_console_through_the_signed_endpoints(app_facto
     assert out.count("200\tPOST") + out.count("202\tPOST") == 6, out
     db = client.app[POOL]
     assert await db.fetchval("SELECT count(*) FROM webhook_deliveries") == 6
+    await inbox_worker.drain(db, client.app[WIRING].router)  # what the inbox workers of a served app do
     assert await db.fetchval("SELECT count(*) FROM webhook_deliveries WHERE status = 'failed'") == 0
     assert await db.fetchval("SELECT count(*) FROM infrastructure_incidents") >= 1
     assert await db.fetchval("SELECT count(*) FROM approval_requests WHERE status = 'pending'") == 1

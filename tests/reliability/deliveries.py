@@ -89,8 +89,3 @@ async def per_issue(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
 
 
 LEFT_RECEIVED = "SELECT count(*) FROM webhook_deliveries WHERE status = 'received'"
-# The inbox's retry job takes 'received' rows left behind (their processing was cut) after a 2-minute grace;
-# the suite moves their clock back by that grace instead of waiting it out.
-AGE_RECEIVED = (
-    "UPDATE webhook_deliveries SET received_at = received_at - interval '2 minutes' WHERE status = 'received'"
-)

@@ -19,7 +19,9 @@ from aiohttp.test_utils import TestClient
 
 from app import wire
 from config import Config
-from jobs import outbox
+from handlers.keys import POOL, WIRING
+from integrations.linear import client as linear_client
+from jobs import inbox_worker, outbox
 from tests.conftest import FIXTURES, make_config
 from tests.fakes.linear import FakeLinear, fake_linear
 from tests.fakes.slack import FakeSlack, fake_slack
@@ -65,7 +67,22 @@ def corpus_bytes(source: str, name: str) -> bytes:
 
 @dataclass
 class Senders:
+    """Posts signed deliveries; then, as the inbox workers would (the test app runs no jobs), processes
+    what was stored, unless ``process`` is False."""
+
     client: TestClient[Any, Any]
+    process: bool = True
+
+    async def _posted(self, path: str, body: bytes, headers: dict[str, str]) -> ClientResponse:
+        response = await self.client.post(path, data=body, headers=headers)
+        if self.process and response.status == 200:
+            await self.drain()
+        return response
+
+    async def drain(self) -> int:
+        """Process every stored delivery that is ready (what the inbox workers do)."""
+        app = self.client.server.app
+        return await inbox_worker.drain(app[POOL], app[WIRING].router)
 
     async def sentry(
         self, body: bytes, resource: str, *, request_id: str | None = None, headers: dict[str, str] | None = None
@@ -78,7 +95,7 @@ class Senders:
             "Sentry-Hook-Signature": sign(body, SENTRY_SECRET),
             **(headers or {}),
         }
-        return await self.client.post("/webhooks/sentry", data=body, headers=sent)
+        return await self._posted("/webhooks/sentry", body, sent)
 
     async def github(self, body: bytes, event: str, *, delivery: str | None = None) -> ClientResponse:
         sent = {
@@ -88,7 +105,7 @@ class Senders:
             "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
             "X-Hub-Signature-256": "sha256=" + sign(body, GITHUB_SECRET),
         }
-        return await self.client.post("/webhooks/github", data=body, headers=sent)
+        return await self._posted("/webhooks/github", body, sent)
 
     async def linear(self, body: bytes, *, delivery: str | None = None, event: str = "Issue") -> ClientResponse:
         sent = {
@@ -97,7 +114,7 @@ class Senders:
             "Linear-Delivery": delivery or str(uuid.uuid4()),
             "Linear-Signature": sign(body, LINEAR_SECRET),
         }
-        return await self.client.post("/webhooks/linear", data=body, headers=sent)
+        return await self._posted("/webhooks/linear", body, sent)
 
 
 @dataclass
@@ -143,21 +160,27 @@ async def world_factory(
 ) -> AsyncIterator[Callable[..., Any]]:
     async with fake_linear() as linear, fake_slack() as slack:
         linear.add_team("ENG")
+        worlds: list[World] = []
 
         async def build(**overrides: Any) -> World:
             values = world_settings(linear, slack, **overrides)
             config: Config = make_config(database_url, **values)
             client = await app_factory(**values)
-            return World(
-                client,
-                Senders(client),
-                linear,
-                slack,
-                outbox.Context(pool=pool, config=config, handlers=wire().outbox),
-                pool,
+            worlds.append(
+                World(
+                    client,
+                    Senders(client),
+                    linear,
+                    slack,
+                    outbox.Context(pool=pool, config=config, handlers=wire().outbox),
+                    pool,
+                )
             )
+            return worlds[-1]
 
         yield build
+        for made in worlds:
+            await linear_client.close(made.ctx)
 
 
 @pytest.fixture

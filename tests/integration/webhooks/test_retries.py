@@ -46,7 +46,7 @@ async def broken(pool: asyncpg.Pool) -> AsyncIterator[None]:
 
 async def test_failed_processing_is_kept_and_retried_by_the_job(world: World, broken: None) -> None:
     response = await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue", request_id="f" * 32)
-    assert response.status == 202 and (await response.json())["retrying"] is True
+    assert response.status == 200 and (await response.json())["queued"] is True  # stored; processing follows
     row = await world.pool.fetchrow("SELECT * FROM webhook_deliveries")
     assert row["status"] == "failed" and "read-only for maintenance" in row["last_error"]
     assert row["attempts"] == 1 and row["next_attempt_at"] is not None
@@ -73,14 +73,16 @@ async def test_failed_processing_is_kept_and_retried_by_the_job(world: World, br
     assert (await again.json())["duplicate"] is True
 
 
-async def test_a_delivery_left_received_by_a_crash_is_picked_up(world: World) -> None:
+async def test_a_delivery_left_received_by_a_crash_is_picked_up_by_the_workers(world: World) -> None:
     body = fixture_bytes("sentry", "issue.created")
     await world.pool.execute(
         "INSERT INTO webhook_deliveries (source, delivery_id, event_type, action, body, received_at)"
         " VALUES ('sentry', 'crashed', 'issue', 'created', $1, now() - interval '5 minutes')",
         body,
     )
-    await scheduler.tick(world.pool, RETRY_JOB)
+    await scheduler.tick(world.pool, RETRY_JOB)  # the retry job is for failed rows only
+    assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "received"
+    assert await world.send.drain() == 1
     assert await world.pool.fetchval("SELECT status FROM webhook_deliveries") == "processed"
     assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
 

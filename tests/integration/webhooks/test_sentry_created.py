@@ -9,7 +9,7 @@ async def test_issue_created_opens_incident_fix_linear_issue_and_announcement(wo
     body = fixture_bytes("sentry", "issue.created")
     response = await world.send.sentry(body, "issue", request_id="a" * 32)
     assert response.status == 200, await response.text()
-    assert await response.json() == {"ok": True, "delivery": "a" * 32}
+    assert await response.json() == {"ok": True, "delivery": "a" * 32, "queued": True}
 
     incident = await world.pool.fetchrow("SELECT * FROM infrastructure_incidents")
     assert incident["source"] == "sentry" and incident["source_id"] == "1170820242"

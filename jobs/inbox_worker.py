@@ -1,0 +1,206 @@
+"""The inbox workers: stored webhook deliveries processed after the answer, in order per key.
+
+A worker claims a batch in one statement: the oldest ``received`` rows whose ``order_key`` it could take a
+transaction-scoped advisory lock for (``pg_try_advisory_xact_lock``; keys another batch holds are skipped),
+every received row of those keys in id order, ``FOR UPDATE SKIP LOCKED``. So several workers, in several
+replicas, never process one key's deliveries at once nor out of order; a row without a key orders against
+nothing. The batch runs in ONE transaction with one commit: each delivery (or a run of consecutive
+deliveries of one key that a list-taking callback applies at once, ``Router.add_many``) under a savepoint,
+so a failing one is rolled back alone and recorded ``failed``/``dead`` (``jobs.inbox``) while the others
+commit. A deadlock or serialization failure leaves the delivery ``received`` for the next batch, and the
+rest of its key waits with it. Woken by the hub's NOTIFY on insert (channel ``webhook_deliveries``), and
+every ``poll_s`` for what a lost notification would have said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+import logs
+from db import locks
+from db.errors import TRANSIENT, UNAVAILABLE
+from jobs import inbox
+from jobs.routing import ManyCallback, Router, WebhookEvent
+
+CHANNEL = "webhook_deliveries"  # NOTIFY on insert (1000_inbox_workers.sql)
+BATCH = 32
+WORKERS = 6  # per process: a batch waits on PostgreSQL round trips most of its time; several overlap
+POLL_S = 1.0
+CANDIDATES = 512  # how far past the queue's head a batch looks for keys nobody holds
+
+# Keys are tried in the order of their oldest received row, and only until $4 are held: keys another
+# batch holds are passed over (never locked here), so concurrent workers spread over the queue's head.
+CLAIM = """
+WITH candidates AS MATERIALIZED (
+    SELECT id, order_key FROM webhook_deliveries WHERE status = 'received' ORDER BY id LIMIT $2
+), keys AS MATERIALIZED (
+    SELECT k.order_key
+    FROM (SELECT order_key, min(id) AS oldest FROM candidates WHERE order_key IS NOT NULL
+          GROUP BY order_key ORDER BY oldest) k
+    WHERE pg_try_advisory_xact_lock(hashtextextended($3 || k.order_key, 0))
+    LIMIT $4
+)
+SELECT d.id, d.source, d.delivery_id, d.event_type, d.action, d.body, d.received_at, d.order_key
+FROM webhook_deliveries d
+WHERE d.status = 'received'
+  AND (d.order_key IN (SELECT order_key FROM keys)
+       OR (d.order_key IS NULL AND d.id IN (SELECT id FROM candidates WHERE order_key IS NULL)))
+ORDER BY d.id
+LIMIT $1
+FOR UPDATE OF d SKIP LOCKED
+"""
+DONE = """
+UPDATE webhook_deliveries d
+SET status = u.status, processed_at = clock_timestamp(), attempts = d.attempts + 1, last_error = NULL,
+    next_attempt_at = NULL
+FROM unnest($1::bigint[], $2::text[]) AS u(id, status)
+WHERE d.id = u.id
+"""
+
+
+@dataclass
+class Batch:
+    outcomes: dict[int, str] = field(default_factory=dict)  # id -> processed | ignored | failed | dead
+    waiting: set[str] = field(default_factory=set)  # keys whose next delivery lost a race: left for later
+
+
+def _runs(rows: Sequence[asyncpg.Record], router: Router) -> list[list[tuple[asyncpg.Record, WebhookEvent | None]]]:
+    """Rows grouped by key (id order within a key), each key cut into runs: consecutive deliveries the
+    same list-taking callback handles go together, every other delivery alone. A body that does not
+    parse is a run of its own (it fails alone)."""
+    by_key: dict[object, list[tuple[asyncpg.Record, WebhookEvent | None]]] = {}
+    for row in rows:
+        try:
+            event: WebhookEvent | None = inbox.event_of(row)
+        except Exception:  # any unreadable body fails alone, in _apply
+            event = None
+        by_key.setdefault(row["order_key"] or ("row", row["id"]), []).append((row, event))
+    runs: list[list[tuple[asyncpg.Record, WebhookEvent | None]]] = []
+    for items in by_key.values():
+        current: list[tuple[asyncpg.Record, WebhookEvent | None]] = []
+        current_many: ManyCallback | None = None
+        for row, event in items:
+            many = router.coalescer(event) if event is not None else None
+            if current and (many is None or many is not current_many):
+                runs.append(current)
+                current = []
+            current.append((row, event))
+            current_many = many
+        if current:
+            runs.append(current)
+    return runs
+
+
+async def _apply(
+    conn: asyncpg.Connection, router: Router, run: list[tuple[asyncpg.Record, WebhookEvent | None]]
+) -> str:
+    events = [event for _, event in run]
+    if any(event is None for event in events):
+        inbox.event_of(run[0][0])  # raises the parse error (permanent)
+    if len(run) > 1:
+        many = router.coalescer(events[0])  # type: ignore[arg-type]
+        assert many is not None
+        await many(conn, events)  # type: ignore[arg-type]
+        return "processed"
+    return "processed" if await router.dispatch(conn, events[0]) else "ignored"  # type: ignore[arg-type]
+
+
+async def _alive(conn: asyncpg.Connection) -> bool:
+    if conn.is_closed():
+        return False
+    try:
+        async with asyncio.timeout(5):
+            await conn.fetchval(inbox.PING)
+    except UNAVAILABLE:
+        return False
+    return True
+
+
+async def _one(
+    conn: asyncpg.Connection, router: Router, run: list[tuple[asyncpg.Record, WebhookEvent | None]], batch: Batch
+) -> bool:
+    """Apply a run under a savepoint; record its outcome. False when it failed (or must wait)."""
+    key = run[0][0]["order_key"]
+    try:
+        async with conn.transaction():
+            outcome = await _apply(conn, router, run)
+    except TRANSIENT as exc:
+        logs.event("webhook.processing_deferred", logging.INFO, delivery=run[0][0]["id"], error=repr(exc)[:300])
+        if key is not None:
+            batch.waiting.add(key)
+        return False
+    except Exception as exc:
+        if isinstance(exc, UNAVAILABLE) and not await _alive(conn):
+            raise
+        if len(run) > 1:
+            return False
+        row_id = run[0][0]["id"]
+        failed = await conn.fetchrow(
+            inbox.FAILED, row_id, f"{type(exc).__name__}: {exc}"[:2000], isinstance(exc, inbox.PERMANENT)
+        )
+        batch.outcomes[row_id] = failed["status"] if failed else "failed"
+        logs.event(
+            "webhook.processing_failed",
+            logging.WARNING,
+            delivery=row_id,
+            error=repr(exc)[:500],
+            outcome=batch.outcomes[row_id],
+            attempts=failed["attempts"] if failed else None,
+            next_attempt_at=failed["next_attempt_at"] if failed else None,
+        )
+        return False
+    for row, _ in run:
+        batch.outcomes[row["id"]] = outcome
+    return True
+
+
+async def drain_once(pool: asyncpg.Pool, router: Router, batch_size: int = BATCH) -> int:
+    """Claim and process one batch, with one commit. Returns how many rows it claimed."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(CLAIM, batch_size, CANDIDATES, locks.INBOX_KEY_PREFIX, batch_size)
+        if not rows:
+            return 0
+        batch = Batch()
+        for run in _runs(rows, router):
+            key = run[0][0]["order_key"]
+            if key is not None and key in batch.waiting:
+                continue
+            if not await _one(conn, router, run, batch) and len(run) > 1:
+                for single in run:  # the burst failed together: each on its own, so one cannot sink the rest
+                    if key is not None and key in batch.waiting:
+                        break
+                    await _one(conn, router, [single], batch)
+        done = [(i, o) for i, o in batch.outcomes.items() if o in ("processed", "ignored")]
+        if done:
+            await conn.execute(DONE, [i for i, _ in done], [o for _, o in done])
+    return len(rows)
+
+
+async def drain(pool: asyncpg.Pool, router: Router, batch_size: int = BATCH) -> int:
+    """Process batches until none is left to claim now (tests, commands). Returns rows claimed."""
+    total = 0
+    while (claimed := await drain_once(pool, router, batch_size)) > 0:
+        total += claimed
+    return total
+
+
+async def run_worker(pool: asyncpg.Pool, router: Router, wake: asyncio.Event, poll_s: float = POLL_S) -> None:
+    """Process forever: a full batch is followed by the next at once, otherwise wait for a wake-up."""
+    while True:
+        wake.clear()
+        try:
+            while await drain_once(pool, router) == BATCH:
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logs.event("webhook.worker_pass_failed", logging.ERROR, exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(poll_s):  # not wait_for: 3.11's can swallow a cancellation
+                await wake.wait()

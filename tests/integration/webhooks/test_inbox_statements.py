@@ -1,0 +1,97 @@
+"""Round trips of the ingest path (issue 13): statements per Sentry ``issue.created`` from the store to the
+processed row, and a burst of one issue's events counted in one update. Statements are counted with
+asyncpg's query logger on a one-connection pool that both the store and the worker use."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from app import wire
+from db import connect
+from integrations.linear import client as linear_client
+from jobs import inbox, inbox_worker
+from tests.integration.webhooks.conftest import World, fixture_bytes
+
+ISSUE = "1170820242"
+
+
+@pytest.fixture
+async def counted(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
+    statements: list[str] = []
+    pool = await connect.create_pool(database_url, min_size=1, max_size=1)
+    async with pool.acquire() as conn:
+        conn.add_query_logger(lambda q: statements.append(" ".join(q.query.split())))
+    try:
+        yield pool, statements
+    finally:
+        await pool.close()
+
+
+async def store(pool: asyncpg.Pool, delivery_id: str, event_type: str, action: str, body: bytes, key: str) -> None:
+    stored = await inbox.store(
+        pool,
+        source="sentry",
+        delivery_id=delivery_id,
+        event_type=event_type,
+        action=action,
+        headers={},
+        body=body,
+        order_key=key,
+        handled=True,
+    )
+    assert stored is not None
+
+
+async def test_statements_per_sentry_issue_created(world: World, counted: tuple[asyncpg.Pool, list[str]]) -> None:
+    pool, statements = counted
+    await store(pool, "one", "issue", "created", fixture_bytes("sentry", "issue.created"), f"sentry:{ISSUE}")
+    assert len(statements) == 1, "the store is one statement (and its own commit)"
+    assert await inbox_worker.drain_once(pool, wire().router) == 1
+    ours = [s for s in statements if "typeinfo_tree" not in s and "set_config('jit'" not in s]  # asyncpg's, once
+    print("\n".join(ours))
+    assert sum(1 for s in ours if s.startswith("COMMIT")) == 1, "the worker's batch commits once"
+    assert len(ours) <= 15, f"{len(ours)} statements: {ours}"
+    assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 1
+
+
+async def test_a_burst_of_one_issues_events_is_one_update(
+    world: World, counted: tuple[asyncpg.Pool, list[str]]
+) -> None:
+    assert (await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")).status == 200
+    await world.drain()  # the Linear issue and so the mapping exist
+    before = await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings")
+    pool, statements = counted
+    template = json.loads(fixture_bytes("sentry", "error.created"))
+    for n in range(5):
+        template["data"]["error"]["event_id"] = f"{n:032x}"
+        body = json.dumps(template, separators=(",", ":")).encode()
+        await store(pool, f"event-{n}", "error", "created", body, f"sentry:{ISSUE}")
+    statements.clear()
+    assert await inbox_worker.drain_once(pool, wire().router) == 5
+    updates = [s for s in statements if s.startswith("WITH old AS (SELECT id, status FROM sentry_error_mappings")]
+    assert len(updates) == 1, statements
+    assert await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings") == before + 5
+    rows = await world.pool.fetch("SELECT status, attempts FROM webhook_deliveries WHERE delivery_id LIKE 'event-%'")
+    assert {(r["status"], r["attempts"]) for r in rows} == {("processed", 1)}
+
+
+async def test_linear_calls_share_one_session_and_ask_the_team_once(world: World) -> None:
+    for issue_id in ("5001", "5002", "5003"):
+        payload = json.loads(fixture_bytes("sentry", "issue.created"))
+        payload["data"]["issue"]["id"] = issue_id
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        assert (await world.send.sentry(body, "issue")).status == 200
+    await world.drain()
+    assert len(world.linear.called("issueCreate")) == 3
+    assert len(world.linear.called("teams")) == 1, "the team id is asked once per outbox context"
+    session = await world.ctx.clients[linear_client.SESSION]
+    payload = json.loads(fixture_bytes("sentry", "issue.created"))
+    payload["data"]["issue"]["id"] = "5004"
+    await world.send.sentry(json.dumps(payload).encode(), "issue")
+    await world.drain()
+    assert await world.ctx.clients[linear_client.SESSION] is session, "one gql session for the context"
+    assert len(world.linear.called("issueCreate")) == 4 and len(world.linear.called("teams")) == 1
