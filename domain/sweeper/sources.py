@@ -172,7 +172,7 @@ async def _apply_sentry(conn: asyncpg.Connection, state: sentry.IssueState, expe
         return
     now = datetime.now(UTC)
     if missed is Missed.REGRESSED:
-        await error_tracking.on_event(conn, rules.event_of(issue), now=now)
+        await error_tracking.on_events(conn, [rules.event_of(issue)], now=now)
     else:
         action = {Missed.RESOLVED: IssueAction.RESOLVED, Missed.IGNORED: IssueAction.IGNORED}
         await error_tracking.on_issue(conn, issue, action.get(missed, IssueAction.UNRESOLVED), now=now)
