@@ -9,6 +9,7 @@ run delivered after the green one that followed it) changes nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -39,6 +40,39 @@ async def _open_now(conn: asyncpg.Connection, key: str) -> Incident | None:
     return current if current is not None and is_open(current.status) else None
 
 
+async def _open_with_fix(
+    conn: asyncpg.Connection, new: NewIncident, fix_metadata: dict[str, Any], *, now: datetime
+) -> None:
+    """Open the key's incident and the fix row that times its repair."""
+    incident = await incidents.open_incident(conn, new, now=now)
+    await fix_timeline.create(
+        conn,
+        fix_timeline.NewFix(
+            error_type=new.incident_type,
+            source="github",
+            detected_at=new.detected_at or now,
+            severity=new.severity,
+            metadata={"incident_id": str(incident.id), **fix_metadata},
+        ),
+    )
+
+
+async def _resolve_with_fix(
+    conn: asyncpg.Connection,
+    incident: Incident,
+    note: str,
+    fixed_at: datetime,
+    method: str,
+    sha: str | None,
+    *,
+    now: datetime,
+) -> None:
+    """The next success resolves the open incident and completes its fix row."""
+    await incidents.transition(conn, incident.id, Transition.RESOLVE, now=now, by="github", note=note)
+    fixes = await fix_timeline.for_incident(conn, incident.id)
+    await fix_timeline.complete_if_unset(conn, fixes, fixed_at, method, sha)
+
+
 async def on_workflow_run(conn: asyncpg.Connection, run: WorkflowRun, *, now: datetime) -> None:
     """A completed workflow run, check suite, check run or commit status."""
     if not run.on_default_branch or not (run.failed or run.succeeded):
@@ -53,7 +87,7 @@ async def on_workflow_run(conn: asyncpg.Connection, run: WorkflowRun, *, now: da
             if not any(isinstance(r, dict) and r.get("run_id") == run.run_id for r in runs):
                 await incidents.append_run(conn, open_now.id, run.details(), run.run_id)
             return
-        incident = await incidents.open_incident(
+        await _open_with_fix(
             conn,
             NewIncident(
                 severity="high",
@@ -73,24 +107,12 @@ async def on_workflow_run(conn: asyncpg.Connection, run: WorkflowRun, *, now: da
                 github_workflow_run_id=run.run_id,
                 detected_at=run.completed_at,
             ),
+            {"ci_key": run.key, "first_run": run.run_id},
             now=now,
         )
-        await fix_timeline.create(
-            conn,
-            fix_timeline.NewFix(
-                error_type="ci_failure",
-                source="github",
-                detected_at=run.completed_at or now,
-                severity="high",
-                metadata={"incident_id": str(incident.id), "ci_key": run.key, "first_run": run.run_id},
-            ),
-        )
     elif open_now is not None:
-        await incidents.transition(
-            conn, open_now.id, Transition.RESOLVE, now=now, by="github", note=f"run {run.run_id} succeeded"
-        )
-        fixes = await fix_timeline.for_incident(conn, open_now.id)
-        await fix_timeline.complete_if_unset(conn, fixes, run.completed_at or now, "ci_rerun", run.head_sha)
+        note = f"run {run.run_id} succeeded"
+        await _resolve_with_fix(conn, open_now, note, run.completed_at or now, "ci_rerun", run.head_sha, now=now)
 
 
 async def on_deployment_status(conn: asyncpg.Connection, status: DeploymentStatus, *, now: datetime) -> None:
@@ -106,7 +128,7 @@ async def on_deployment_status(conn: asyncpg.Connection, status: DeploymentStatu
         if open_now is not None:
             await incidents.append_run(conn, open_now.id, attempt, status.status_id)
             return
-        incident = await incidents.open_incident(
+        await _open_with_fix(
             conn,
             NewIncident(
                 severity="high",
@@ -125,26 +147,9 @@ async def on_deployment_status(conn: asyncpg.Connection, status: DeploymentStatu
                 affected_services=(status.repository,),
                 detected_at=status.created_at,
             ),
+            {"deploy_key": status.key, "sha": status.sha},
             now=now,
-        )
-        await fix_timeline.create(
-            conn,
-            fix_timeline.NewFix(
-                error_type="deploy_failure",
-                source="github",
-                detected_at=status.created_at or now,
-                severity="high",
-                metadata={"incident_id": str(incident.id), "deploy_key": status.key, "sha": status.sha},
-            ),
         )
     elif open_now is not None:
-        await incidents.transition(
-            conn,
-            open_now.id,
-            Transition.RESOLVE,
-            now=now,
-            by="github",
-            note=f"{status.sha or 'a deployment'} deployed to {status.environment}",
-        )
-        fixes = await fix_timeline.for_incident(conn, open_now.id)
-        await fix_timeline.complete_if_unset(conn, fixes, status.created_at or now, "redeploy", status.sha)
+        note = f"{status.sha or 'a deployment'} deployed to {status.environment}"
+        await _resolve_with_fix(conn, open_now, note, status.created_at or now, "redeploy", status.sha, now=now)
