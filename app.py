@@ -41,7 +41,7 @@ from handlers.api import metrics as metrics_api
 from handlers.api import runbooks as runbooks_api
 from handlers.api import settings as settings_api
 from handlers.api import sweeps as sweeps_api
-from handlers.keys import CONFIG, DSN, HUB, POOL, SUPERVISOR, WIRING
+from handlers.keys import CONFIG, DSN, HUB, INBOX_WAKEUP, POOL, SUPERVISOR, WIRING
 from integrations.linear import client as linear_client
 from jobs import inbox, inbox_worker, outbox, scheduler
 from jobs.supervisor import Supervisor
@@ -67,7 +67,7 @@ EDGES = (
     openapi,
     console,
 )
-LISTEN_CHANNELS = (bus.CHANNEL, outbox.CHANNEL, approval_store.NOTIFY_CHANNEL, inbox_worker.CHANNEL)
+LISTEN_CHANNELS = (bus.CHANNEL, outbox.CHANNEL, approval_store.NOTIFY_CHANNEL)
 MAX_BODY = 1024 * 1024
 
 
@@ -115,10 +115,10 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
     wake = app[HUB].subscribe(outbox.CHANNEL)
     names = ["outbox"]
     supervisor.start("outbox", lambda: outbox.run_worker(ctx, wake))
-    for n in range(inbox_worker.WORKERS):
+    wakeup = app[INBOX_WAKEUP]
+    for n in range(len(wakeup.events)):
         names.append(f"inbox:{n}")
-        inbox_wake = app[HUB].subscribe(inbox_worker.CHANNEL)
-        supervisor.start(names[-1], lambda w=inbox_wake: inbox_worker.run_worker(pool, wiring.router, w))
+        supervisor.start(names[-1], lambda n=n: inbox_worker.run_worker(pool, wiring.router, wakeup, n))
     jobs = [*wiring.jobs, inbox.retry_job(wiring.router), inbox.retention_job(), outbox.retention_job()]
     for job in jobs:
         names.append(f"job:{job.name}")
@@ -145,6 +145,7 @@ def build_app(config: Config) -> web.Application:
     app[WIRING] = wire(config)
     app[HUB] = Hub(LISTEN_CHANNELS)
     app[SUPERVISOR] = Supervisor()
+    app[INBOX_WAKEUP] = inbox_worker.Wakeup()
     app.cleanup_ctx.extend([embedded_postgres, database, listen_hub, background_jobs])
     app.on_shutdown.append(close_hub)
     for edge in EDGES:

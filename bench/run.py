@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
+from bench import cpu
 from bench.load import Result, closed_loop, open_loop
 from bench.mix import SECRETS, Mix, Sent
 
@@ -133,11 +134,13 @@ async def drive(
     dsn: str | None = None,
     profile: Path | None = None,
     pid: int | None = None,
+    postmaster: int | None = None,
 ) -> tuple[dict[str, Result], dict[str, Any]]:
     """Warm up, find the ceiling (closed loop), then open loops at fractions of it. With ``dsn`` (the
     service), the inbox is drained after the ceiling, so that the open loops start from an empty backlog,
     and each phase's wall-clock window is kept (the end-to-end figure is read over the open loop at 50%).
-    With ``profile``, py-spy samples ``pid`` during the ceiling (raw collapsed stacks)."""
+    With ``profile``, py-spy samples ``pid`` during the ceiling (raw collapsed stacks). With ``pid`` and
+    ``postmaster``, the CPU both used from the ceiling's start to its drain's end is kept per delivery."""
     results: dict[str, Result] = {}
     info: dict[str, Any] = {"windows": {}}
     await closed_loop(base, mix.batch(plan.warmup), connections=plan.connections, duration_s=60, sent=sent)
@@ -145,6 +148,7 @@ async def drive(
         await drained(dsn, 120)
     budget = int(plan.ceiling_s * 3000)
     spy = await _py_spy(pid, profile, plan.ceiling_s) if profile is not None and pid is not None else None
+    cpu_before = (cpu.process_s(pid) if pid else 0.0, cpu.server_s(postmaster) if postmaster else 0.0)
     began = time.time()
     ceiling = await closed_loop(
         base, mix.batch(budget), connections=plan.connections, duration_s=plan.ceiling_s, sent=sent
@@ -155,6 +159,11 @@ async def drive(
     results["ceiling"] = ceiling
     if dsn is not None:
         info["drain_s"] = await drained(dsn, 300)
+    if ceiling.sent:
+        info["cpu_ms"] = {
+            "service": (cpu.process_s(pid) - cpu_before[0]) * 1000 / ceiling.sent if pid else None,
+            "postgres": (cpu.server_s(postmaster) - cpu_before[1]) * 1000 / ceiling.sent if postmaster else None,
+        }
     for load in plan.loads:
         rate = max(ceiling.rate * load, 1.0)
         began = time.time()
@@ -177,13 +186,16 @@ async def _py_spy(pid: int, out: Path, duration_s: float) -> asyncio.subprocess.
     )  # fmt: skip
 
 
-async def baseline(mode: str, plan: Plan, dsn: str) -> dict[str, Result]:
+async def baseline(mode: str, plan: Plan, dsn: str) -> tuple[dict[str, Result], dict[str, Any]]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = ["-m", "bench.baseline", mode, "--port", str(port), "--dsn", dsn]
-    async with process(args, env, f"http://127.0.0.1:{port}/healthz"):
-        results, _info = await drive(f"http://127.0.0.1:{port}", plan, Mix(seed=11), None)
-        return results
+    postmaster = await cpu.postmaster_of(dsn)
+    async with process(args, env, f"http://127.0.0.1:{port}/healthz") as (proc, _ready_s):
+        results, info = await drive(
+            f"http://127.0.0.1:{port}", plan, Mix(seed=11), None, pid=proc.pid, postmaster=postmaster
+        )
+        return results, info.get("cpu_ms", {})
 
 
 async def drained(dsn: str, deadline_s: float) -> float:
@@ -263,7 +275,10 @@ async def service(plan: Plan, dsn: str, slack_url: str, linear_url: str, profile
     sent = Sent()
     async with process(["app.py"], env, base + "/readyz") as (proc, ready_s):
         mix = Mix(seed=7)
-        results, info = await drive(base, plan, mix, sent, dsn=dsn, profile=profile, pid=proc.pid)
+        postmaster = await cpu.postmaster_of(dsn)
+        results, info = await drive(
+            base, plan, mix, sent, dsn=dsn, profile=profile, pid=proc.pid, postmaster=postmaster
+        )
         drain_s = info["drain_s"]
         rss = peak_rss_mb(proc.pid)
         health = await closed_loop_health(base, plan)
@@ -281,6 +296,7 @@ async def service(plan: Plan, dsn: str, slack_url: str, linear_url: str, profile
         "peak_rss_mb": rss,
         "healthz": health,
         "e2e": dict(e2e) if e2e else {},
+        "cpu_ms": info.get("cpu_ms", {}),
     }
 
 
@@ -303,7 +319,9 @@ async def closed_loop_health(base: str, plan: Plan) -> float:
     return latencies[len(latencies) // 2]
 
 
-def table(svc: dict[str, Any], base: dict[str, dict[str, Result]], plan: Plan) -> list[dict[str, Any]]:
+def table(
+    svc: dict[str, Any], base: dict[str, dict[str, Result]], plan: Plan, base_cpu: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     s, b2 = svc["results"], base["b2"]
     rows: list[dict[str, Any]] = []
 
@@ -325,6 +343,10 @@ def table(svc: dict[str, Any], base: dict[str, dict[str, Result]], plan: Plan) -
     e2e = svc["e2e"].get("p99")
     if e2e is not None:
         row("end to end p99 (arrival -> processed)", float(e2e), None, "<= 100 ms", float(e2e) <= 100, "ms")
+    for part in ("service", "postgres"):
+        mine, theirs = svc["cpu_ms"].get(part), base_cpu.get("b2", {}).get(part)
+        if mine is not None:
+            row(f"CPU per delivery, {part} (ms, accept + process)", mine, theirs, "", None, "ms")
     row("peak RSS during ingest", svc["peak_rss_mb"], None, "<= 150 MB", svc["peak_rss_mb"] <= 150, "MB")
     row("start to ready (DATABASE_URL, migrations)", svc["ready_s"], None, "", None, "s")
     return rows
@@ -355,11 +377,15 @@ async def main_async(quick: bool, out: Path | None, profile: Path | None = None)
     plan = QUICK if quick else FULL
     with tempfile.TemporaryDirectory() as tmp:
         async with postgres(Path(tmp)) as server_url, fake_slack() as slack, fake_linear() as linear:
-            bases = {mode: await baseline(mode, plan, await fresh_database(server_url)) for mode in ("b0", "b1", "b2")}
+            measured = {}
+            for mode in ("b0", "b1", "b2"):
+                measured[mode] = await baseline(mode, plan, await fresh_database(server_url))
+            bases = {mode: results for mode, (results, _cpu) in measured.items()}
+            base_cpu = {mode: cpu_ms for mode, (_results, cpu_ms) in measured.items()}
             dsn = await fresh_database(server_url)
             svc = await service(plan, dsn, slack.url, linear.url, profile)
             failures = await check(dsn, svc["sent"])
-    rows = table(svc, bases, plan)
+    rows = table(svc, bases, plan, base_cpu)
     print(show(rows))
     print(f"answers: {svc['sent'].answers}")
     report = {

@@ -8,6 +8,7 @@ from aiohttp import web
 from config import Config
 from db.listen import Hub
 from integrations.slack.usergroups import GroupMembers
+from jobs.inbox_worker import Wakeup
 from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
@@ -18,3 +19,4 @@ HUB = web.AppKey("listen_hub", Hub)  # the process's one LISTEN connection (bus,
 WIRING = web.AppKey("wiring", Wiring)  # what the domain concepts registered: webhook router, outbox, jobs
 GROUP_MEMBERS = web.AppKey("group_members", GroupMembers)  # Slack user groups, cached per app
 SUPERVISOR = web.AppKey("supervisor", Supervisor)  # the background components, restarted when they crash
+INBOX_WAKEUP = web.AppKey("inbox_wakeup", Wakeup)  # a delivery stored here wakes an inbox worker here

@@ -17,7 +17,7 @@ from aiohttp import web
 import logs
 from db.errors import UNAVAILABLE
 from handlers.errors import json_error
-from handlers.keys import CONFIG, POOL, WIRING
+from handlers.keys import CONFIG, INBOX_WAKEUP, POOL, WIRING
 from integrations.webhooks.order import order_key
 from integrations.webhooks.verify import MAX_BODY, SPECS, Rejected, Source, verify
 from jobs import inbox
@@ -69,6 +69,7 @@ async def receive(request: web.Request) -> web.Response:
     if not handled:
         logs.event(f"webhook.{source}.ignored", delivery=verified.delivery_id, event_type=verified.event_type)
         return web.json_response({"ok": True, "delivery": verified.delivery_id, "ignored": True}, status=202)
+    request.app[INBOX_WAKEUP].one()
     return web.json_response({"ok": True, "delivery": verified.delivery_id, "queued": True})
 
 
