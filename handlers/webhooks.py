@@ -24,6 +24,11 @@ from jobs import inbox
 
 
 async def receive(request: web.Request) -> web.Response:
+    with request.app[INBOX_WAKEUP].answer():
+        return await _receive(request)
+
+
+async def _receive(request: web.Request) -> web.Response:
     source = Source(request.match_info["source"])
     spec = SPECS[source]
     secret = getattr(request.app[CONFIG], spec.secret_setting)

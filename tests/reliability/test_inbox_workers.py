@@ -88,3 +88,56 @@ async def test_a_failing_delivery_is_rolled_back_alone(pool: asyncpg.Pool) -> No
     assert statuses == {"d0": "processed", "d1": "failed", "d2": "processed", "d3": "processed", "d4": "processed"}
     actions = {r["agent_name"] for r in await pool.fetch("SELECT agent_name FROM agent_actions")}
     assert actions == {"d0", "d2", "d3", "d4"}, "the failed delivery's work is rolled back, the others' kept"
+
+
+async def _processed(pool: asyncpg.Pool, row_id: int, deadline_s: float = 10) -> None:
+    async with asyncio.timeout(deadline_s):
+        while await pool.fetchval("SELECT status FROM webhook_deliveries WHERE id = $1", row_id) != "processed":
+            await asyncio.sleep(0.02)
+
+
+async def test_a_stored_delivery_wakes_an_idle_worker_without_a_notify(pool: asyncpg.Pool) -> None:
+    """No NOTIFY per insert (it serialises commits): the storing process wakes its own worker, long
+    before the worker's poll would have found the delivery."""
+    assert not await pool.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname = 'webhook_deliveries_notify'")
+    router = Router()
+    router.add("sentry", "test", lambda conn, event: asyncio.sleep(0))
+    wakeup = inbox_worker.Wakeup(workers=1)
+    worker = asyncio.create_task(inbox_worker.run_worker(pool, router, wakeup, 0, poll_s=3600))
+    try:
+        async with asyncio.timeout(10):
+            while not wakeup.idle:
+                await asyncio.sleep(0.01)
+        row_id = await store(pool, "woken", "sentry:w", {"key": "sentry:w"})
+        wakeup.one()
+        await _processed(pool, row_id)
+    finally:
+        worker.cancel()
+
+
+async def test_while_answers_are_busy_only_worker_zero_claims(pool: asyncpg.Pool) -> None:
+    """A burst of webhook requests keeps the other workers off the CPU the answers need; when the burst
+    falls below the mark every worker is woken and the backlog is processed."""
+    router = Router()
+    router.add("sentry", "test", lambda conn, event: asyncio.sleep(0))
+    wakeup = inbox_worker.Wakeup(workers=2, busy_at=2)
+    worker = asyncio.create_task(inbox_worker.run_worker(pool, router, wakeup, 1, poll_s=3600))
+    answering = [wakeup.answer() for _ in range(3)]
+    try:
+        for block in answering:
+            block.__enter__()
+        assert wakeup.busy and wakeup.may_claim(0) and not wakeup.may_claim(1)
+        async with asyncio.timeout(10):
+            while 1 not in wakeup.idle:
+                await asyncio.sleep(0.01)
+        row_id = await store(pool, "behind-the-burst", "sentry:b", {"key": "sentry:b"})
+        wakeup.one()  # busy: only worker 0 (not running here) is woken
+        assert not wakeup.events[1].is_set()
+        assert await pool.fetchval("SELECT status FROM webhook_deliveries WHERE id = $1", row_id) == "received"
+        answering.pop().__exit__(None, None, None)  # 3 -> 2 being answered: below the mark, all woken
+        assert wakeup.events[1].is_set() or 1 not in wakeup.idle
+        await _processed(pool, row_id)
+    finally:
+        for block in answering:
+            block.__exit__(None, None, None)
+        worker.cancel()
