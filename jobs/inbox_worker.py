@@ -4,9 +4,10 @@ A worker claims a batch in one statement: the oldest ``received`` rows whose ``o
 transaction-scoped advisory lock for (``pg_try_advisory_xact_lock``; keys another batch holds are skipped),
 every received row of those keys in id order, ``FOR UPDATE SKIP LOCKED``. So several workers, in several
 replicas, never process one key's deliveries at once nor out of order; a row without a key orders against
-nothing. The batch runs in ONE transaction with one commit: each delivery (or a run of consecutive
-deliveries of one key that a list-taking callback applies at once, ``Router.add_many``) under a savepoint,
-so a failing one is rolled back alone and recorded ``failed``/``dead`` (``jobs.inbox``) while the others
+nothing. The batch runs in ONE transaction with one commit, first all of it under one savepoint; when
+any delivery fails, that is rolled back and each delivery (or a run of consecutive deliveries of one key
+that a list-taking callback applies at once, ``Router.add_many``) goes under a savepoint of its own, so a
+failing one is rolled back alone and recorded ``failed``/``dead`` (``jobs.inbox``) while the others
 commit. A deadlock or serialization failure leaves the delivery ``received`` for the next batch, and the
 rest of its key waits with it.
 
@@ -225,22 +226,47 @@ async def _one(
     return True
 
 
+async def _all_at_once(
+    conn: asyncpg.Connection, router: Router, runs: list[list[tuple[asyncpg.Record, WebhookEvent | None]]]
+) -> dict[int, str] | None:
+    """Every run under ONE savepoint (two statements a batch, not two a delivery); None, with all of it
+    rolled back, when any run fails: then each goes under its own savepoint (``_one``)."""
+    outcomes: dict[int, str] = {}
+    try:
+        async with conn.transaction():
+            for run in runs:
+                outcome = await _apply(conn, router, run)
+                outcomes.update((row["id"], outcome) for row, _ in run)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, UNAVAILABLE) and not await _alive(conn):
+            raise
+        return None
+    return outcomes
+
+
 async def drain_once(pool: asyncpg.Pool, router: Router, batch_size: int = BATCH) -> int:
     """Claim and process one batch, with one commit. Returns how many rows it claimed."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(CLAIM, batch_size, CANDIDATES, locks.INBOX_KEY_PREFIX, batch_size)
         if not rows:
             return 0
+        runs = _runs(rows, router)
         batch = Batch()
-        for run in _runs(rows, router):
-            key = run[0][0]["order_key"]
-            if key is not None and key in batch.waiting:
-                continue
-            if not await _one(conn, router, run, batch) and len(run) > 1:
-                for single in run:  # the burst failed together: each on its own, so one cannot sink the rest
-                    if key is not None and key in batch.waiting:
-                        break
-                    await _one(conn, router, [single], batch)
+        outcomes = await _all_at_once(conn, router, runs)
+        if outcomes is not None:
+            batch.outcomes = outcomes
+        else:
+            for run in runs:
+                key = run[0][0]["order_key"]
+                if key is not None and key in batch.waiting:
+                    continue
+                if not await _one(conn, router, run, batch) and len(run) > 1:
+                    for single in run:  # the burst failed together: each on its own, so one cannot sink the rest
+                        if key is not None and key in batch.waiting:
+                            break
+                        await _one(conn, router, [single], batch)
         done = [(i, o) for i, o in batch.outcomes.items() if o in ("processed", "ignored")]
         if done:
             await conn.execute(DONE, [i for i, _ in done], [o for _, o in done])

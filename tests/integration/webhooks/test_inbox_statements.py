@@ -95,3 +95,18 @@ async def test_linear_calls_share_one_session_and_ask_the_team_once(world: World
     await world.drain()
     assert await world.ctx.clients[linear_client.SESSION] is session, "one gql session for the context"
     assert len(world.linear.called("issueCreate")) == 4 and len(world.linear.called("teams")) == 1
+
+
+async def test_a_batch_that_succeeds_takes_one_savepoint(world: World, counted: tuple[asyncpg.Pool, list[str]]) -> None:
+    """Savepoints cost two round trips each: the batch goes under one, and one per delivery only when a
+    delivery fails (tests/reliability/test_inbox_poison.py)."""
+    pool, statements = counted
+    template = json.loads(fixture_bytes("sentry", "issue.created"))
+    for n in range(4):
+        template["data"]["issue"]["id"] = f"99000{n}"
+        body = json.dumps(template, separators=(",", ":")).encode()
+        await store(pool, f"issue-{n}", "issue", "created", body, f"sentry:99000{n}")
+    statements.clear()
+    assert await inbox_worker.drain_once(pool, wire().router) == 4
+    assert sum(1 for s in statements if s.startswith("SAVEPOINT")) == 1, statements
+    assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents") == 4
