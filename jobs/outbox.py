@@ -50,6 +50,13 @@ VALUES ($1, $2, $3, now() + make_interval(secs => $4))
 ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
 """
+# The same, for a domain statement that opens a row and queues its calls at once: ``rows`` is a SELECT (or
+# VALUES) of (kind, payload, dedupe_key), e.g. over a data-modifying CTE's RETURNING.
+ENQUEUE_ROWS = """
+INSERT INTO outbox (kind, payload, dedupe_key, next_attempt_at)
+SELECT kind, payload, dedupe_key, now() FROM ({rows}) AS queued(kind, payload, dedupe_key)
+ON CONFLICT (dedupe_key) DO NOTHING
+"""
 CLAIM = """
 UPDATE outbox SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $2),
     lease = gen_random_uuid()

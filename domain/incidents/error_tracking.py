@@ -27,6 +27,32 @@ LINEAR_REOPEN = "linear.reopen"
 LINEAR_COMMENT = "linear.comment"
 ROUTING_KEY = "linear.routing"
 
+# A new Sentry issue in one statement: its incident, the outbox rows of its announcement and then of its
+# Linear issue (an Append runs in order: the announcement is queued first, as before), and its fix row
+# with the Linear team the routing setting names for its project (as ``routed_team`` reads it).
+# Parameters: store.opening_args ($1..$13), then $14 project, $15 error type, $16 detected at, $17 the
+# fix's metadata, $18 the Linear payload, $19 its dedupe key.
+QUEUED = outbox.ENQUEUE_ROWS.format(
+    rows=f"{incidents.ANNOUNCE_ROW} UNION ALL SELECT '{LINEAR_CREATE}', $18::jsonb, $19::text"
+)
+OPEN_SENTRY = f"""
+WITH opened AS ({incidents.INSERT}),
+queued AS ({QUEUED}),
+routed AS (
+    SELECT (SELECT config_value FROM agent_swarm_config WHERE config_key = '{ROUTING_KEY}')
+           -> 'sentry_projects' -> coalesce($14::text, '') AS team
+),
+fixed AS (
+    INSERT INTO fix_metrics (error_type, sentry_issue_id, source, team_key, severity, detected_at, metadata)
+    SELECT $15, $9, 'sentry',
+           (SELECT CASE WHEN jsonb_typeof(team) = 'string' AND team #>> '{{}}' <> '' THEN team #>> '{{}}' END
+            FROM routed),
+           $1, $16, $17::jsonb || jsonb_build_object('incident_id', opened.id::text)
+    FROM opened
+)
+SELECT * FROM opened
+"""
+
 
 async def routed_team(conn: asyncpg.Connection, project: str | None) -> str | None:
     """The Linear team key the routing setting names for a Sentry project (None: the default team)."""
@@ -73,38 +99,29 @@ async def ensure_incident(conn: asyncpg.Connection, issue: SentryIssue, *, now: 
     existing = await incidents.latest_for_sentry(conn, issue.issue_id)
     if existing is not None:
         return existing, False
-    incident = await incidents.open_incident(
-        conn,
-        NewIncident(
-            severity=issue.severity,
-            incident_type="application_error",
-            source="sentry",
-            source_id=issue.issue_id,
-            title=issue.title,
-            error_message=issue.error_value,
-            error_details={**issue.details(), "error_type": issue.error_type},
-            affected_services=(issue.project,) if issue.project else (),
-            sentry_issue_id=issue.issue_id,
-            detected_at=issue.first_seen,
-        ),
-        now=now,
+    new = NewIncident(
+        severity=issue.severity,
+        incident_type="application_error",
+        source="sentry",
+        source_id=issue.issue_id,
+        title=issue.title,
+        error_message=issue.error_value,
+        error_details={**issue.details(), "error_type": issue.error_type},
+        affected_services=(issue.project,) if issue.project else (),
+        sentry_issue_id=issue.issue_id,
+        detected_at=issue.first_seen,
     )
-    team = await routed_team(conn, issue.project)
-    await fix_timeline.create(
-        conn,
-        fix_timeline.NewFix(
-            error_type=issue.error_type,
-            source="sentry",
-            detected_at=issue.first_seen or now,
-            severity=issue.severity,
-            sentry_issue_id=issue.issue_id,
-            team_key=team,
-            metadata={"incident_id": str(incident.id), "project": issue.project, "short_id": issue.short_id},
-        ),
+    record = await conn.fetchrow(
+        OPEN_SENTRY,
+        *incidents.opening_args(new, now),
+        issue.project,
+        issue.error_type,
+        issue.first_seen or now,
+        {"project": issue.project, "short_id": issue.short_id},
+        linear_create_payload(issue, now),
+        f"{LINEAR_CREATE}:sentry:{issue.issue_id}",
     )
-    await outbox.enqueue(
-        conn, LINEAR_CREATE, linear_create_payload(issue, now), dedupe_key=f"{LINEAR_CREATE}:sentry:{issue.issue_id}"
-    )
+    incident = Incident.of(record)
     return incident, True
 
 

@@ -34,6 +34,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
         $12)
 RETURNING *
 """
+# The incident and its announcement's outbox row, in one statement.
+ANNOUNCE_ROW = f"SELECT '{ANNOUNCE}', jsonb_build_object('incident_id', id::text), '{ANNOUNCE}:' || id FROM opened"
+ANNOUNCED = outbox.ENQUEUE_ROWS.format(rows=ANNOUNCE_ROW)
+OPEN = f"WITH opened AS ({INSERT}), announced AS ({ANNOUNCED}) SELECT * FROM opened"
 GET = "SELECT * FROM infrastructure_incidents WHERE id = $1"
 LATEST_BY_KEY = """
 SELECT * FROM infrastructure_incidents WHERE source = $1 AND source_id = $2
@@ -231,10 +235,9 @@ def _maybe(record: asyncpg.Record | None) -> Incident | None:
     return Incident.of(record) if record is not None else None
 
 
-async def open_incident(conn: asyncpg.Connection, new: NewIncident, *, now: datetime) -> Incident:
-    """Insert a detected incident and queue its Slack announcement, in the caller's transaction."""
-    record = await conn.fetchrow(
-        INSERT,
+def opening_args(new: NewIncident, now: datetime) -> tuple[Any, ...]:
+    """The parameters $1..$13 of ``INSERT`` (and of the statements built on it)."""
+    return (
         new.severity,
         new.incident_type,
         new.source,
@@ -249,9 +252,12 @@ async def open_incident(conn: asyncpg.Connection, new: NewIncident, *, now: date
         now,
         new.detected_at,
     )
-    incident = Incident.of(record)
-    await outbox.enqueue(conn, ANNOUNCE, {"incident_id": str(incident.id)}, dedupe_key=f"{ANNOUNCE}:{incident.id}")
-    return incident
+
+
+async def open_incident(conn: asyncpg.Connection, new: NewIncident, *, now: datetime) -> Incident:
+    """Insert a detected incident and queue its Slack announcement, in the caller's transaction (one
+    statement)."""
+    return Incident.of(await conn.fetchrow(OPEN, *opening_args(new, now)))
 
 
 async def get(conn: asyncpg.Connection, incident_id: uuid.UUID | str) -> Incident | None:

@@ -44,3 +44,33 @@ async def test_issue_created_opens_incident_fix_linear_issue_and_announcement(wo
     [post] = world.slack.called("chat.postMessage")
     assert post.args["channel"] == INCIDENTS_CHANNEL and "blooopy" in post.args["text"]
     assert incident["slack_channel_id"] == INCIDENTS_CHANNEL and incident["slack_thread_ts"]
+
+
+async def test_the_new_issues_fix_row_carries_the_routed_team_and_its_incident(world: World) -> None:
+    """One statement opens the incident, its announcement, its fix row and its Linear work: the fix row's
+    team is the one ``linear.routing`` names for the project, and only a non-empty string names one."""
+    routings = [({"sentry_projects": {"front-end": "WEB"}}, "WEB"), ({"sentry_projects": {"front-end": ""}}, None),
+                ({"sentry_projects": ["front-end"]}, None), ("WEB", None)]  # fmt: skip
+    for routing, team in routings:
+        await world.pool.execute("TRUNCATE infrastructure_incidents, fix_metrics, outbox, webhook_deliveries CASCADE")
+        await world.pool.execute(
+            "UPDATE agent_swarm_config SET config_value = $1 WHERE config_key = 'linear.routing'", routing
+        )
+        assert (await world.send.sentry(fixture_bytes("sentry", "issue.created"), "issue")).status == 200
+        incident = await world.pool.fetchrow("SELECT id FROM infrastructure_incidents")
+        fix = await world.pool.fetchrow("SELECT team_key, metadata, linear_issue_id FROM fix_metrics")
+        assert fix["team_key"] == team, routing
+        assert fix["metadata"] == {
+            "incident_id": str(incident["id"]),
+            "project": "front-end",
+            "short_id": "FRONT-END-9",
+        }
+        queued = await world.pool.fetch("SELECT kind, payload, dedupe_key FROM outbox ORDER BY id")
+        assert [(q["kind"], q["dedupe_key"]) for q in queued] == [
+            ("incident.announce", f"incident.announce:{incident['id']}"),
+            ("linear.create_issue", "linear.create_issue:sentry:1170820242"),
+        ]
+        assert queued[0]["payload"] == {"incident_id": str(incident["id"])}
+        assert (
+            queued[1]["payload"]["project"] == "front-end" and queued[1]["payload"]["sentry_issue_id"] == "1170820242"
+        )
