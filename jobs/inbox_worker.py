@@ -254,23 +254,30 @@ async def drain_once(pool: asyncpg.Pool, router: Router, batch_size: int = BATCH
             return 0
         runs = _runs(rows, router)
         batch = Batch()
-        outcomes = await _all_at_once(conn, router, runs)
-        if outcomes is not None:
-            batch.outcomes = outcomes
-        else:
-            for run in runs:
-                key = run[0][0]["order_key"]
-                if key is not None and key in batch.waiting:
-                    continue
-                if not await _one(conn, router, run, batch) and len(run) > 1:
-                    for single in run:  # the burst failed together: each on its own, so one cannot sink the rest
-                        if key is not None and key in batch.waiting:
-                            break
-                        await _one(conn, router, [single], batch)
+        with locks.holding(locks.INBOX_KEY_PREFIX + r["order_key"] for r in rows if r["order_key"] is not None):
+            await _process(conn, router, runs, batch)
         done = [(i, o) for i, o in batch.outcomes.items() if o in ("processed", "ignored")]
         if done:
             await conn.execute(DONE, [i for i, _ in done], [o for _, o in done])
     return len(rows)
+
+
+async def _process(
+    conn: asyncpg.Connection, router: Router, runs: list[list[tuple[asyncpg.Record, WebhookEvent | None]]], batch: Batch
+) -> None:
+    outcomes = await _all_at_once(conn, router, runs)
+    if outcomes is not None:
+        batch.outcomes = outcomes
+        return
+    for run in runs:
+        key = run[0][0]["order_key"]
+        if key is not None and key in batch.waiting:
+            continue
+        if not await _one(conn, router, run, batch) and len(run) > 1:
+            for single in run:  # the burst failed together: each on its own, so one cannot sink the rest
+                if key is not None and key in batch.waiting:
+                    break
+                await _one(conn, router, [single], batch)
 
 
 async def drain(pool: asyncpg.Pool, router: Router, batch_size: int = BATCH) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from db import connect
+from db import connect, locks
 from jobs import inbox, inbox_worker
 from jobs.routing import Router, WebhookEvent
 
@@ -141,3 +141,28 @@ async def test_while_answers_are_busy_only_worker_zero_claims(pool: asyncpg.Pool
         for block in answering:
             block.__exit__(None, None, None)
         worker.cancel()
+
+
+async def test_a_batch_holds_its_things_locks_for_every_other_writer(pool: asyncpg.Pool, database_url: str) -> None:
+    """The claim's key lock IS the domain's lock of the thing (``locks.incident``): while a batch applies a
+    Sentry issue's delivery, the sweeper, the outbox or Slack cannot take that issue's lock, though the
+    callbacks inside the batch skip the round trip for it."""
+    observer = await connect.create_pool(database_url, min_size=1, max_size=1)
+    free_during: list[bool] = []
+
+    async def callback(conn: asyncpg.Connection, event: WebhookEvent) -> None:
+        async with observer.acquire() as other, other.transaction():
+            free_during.append(
+                await other.fetchval(
+                    "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", locks.incident("sentry", "77")
+                )
+            )
+
+    router = Router()
+    router.add("sentry", "test", callback)
+    try:
+        await store(pool, "held", "sentry:77", {"key": "sentry:77"})
+        assert await inbox_worker.drain(pool, router) == 1
+    finally:
+        await observer.close()
+    assert free_during == [False]
