@@ -44,6 +44,7 @@ from handlers.api import settings as settings_api
 from handlers.api import sweeps as sweeps_api
 from handlers.keys import CONFIG, DSN, HUB, INBOX_WAKEUP, POOL, SUPERVISOR, WIRING
 from integrations.linear import client as linear_client
+from integrations.slack import client as slack_client
 from jobs import inbox, inbox_worker, outbox, scheduler
 from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
@@ -127,6 +128,7 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
     yield
     await supervisor.stop(*names)
     await linear_client.close(ctx)
+    await slack_client.close(ctx)
 
 
 def wire(config: Config | None = None) -> Wiring:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -58,10 +59,18 @@ def make_client(config: Config, *, with_token: bool = True) -> AsyncWebClient:
     return client
 
 
-def outbox_client(config: Config, *, timeout_s: int = TIMEOUT_S) -> AsyncWebClient:
-    """The outbox's client: no retry handlers at all (no sleep on a 429, no blind re-send)."""
+def outbox_client(
+    config: Config, *, timeout_s: int = TIMEOUT_S, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """The outbox's client: no retry handlers at all (no sleep on a 429, no blind re-send). With
+    ``session`` its connections are kept alive (slack_sdk opens a session, and a connection, per call
+    without one: 11% of the outbox's time under the benchmark)."""
     return AsyncWebClient(
-        token=config.slack_bot_token, base_url=config.slack_api_url, timeout=timeout_s, retry_handlers=[]
+        token=config.slack_bot_token,
+        base_url=config.slack_api_url,
+        timeout=timeout_s,
+        retry_handlers=[],
+        session=session,
     )
 
 
@@ -70,9 +79,16 @@ def client(ctx: Context) -> AsyncWebClient:
     if ctx.config.slack_bot_token is None:
         raise RetryLater(300, "SLACK_BOT_TOKEN is not set: Slack messages wait in the outbox")
     if "slack" not in ctx.clients:
-        ctx.clients["slack"] = outbox_client(ctx.config)
+        ctx.clients["slack"] = outbox_client(ctx.config, session=aiohttp.ClientSession())
     found: AsyncWebClient = ctx.clients["slack"]
     return found
+
+
+async def close(ctx: Context) -> None:
+    """Close the context's Slack session, if one was opened."""
+    made: AsyncWebClient | None = ctx.clients.pop("slack", None)
+    if made is not None and made.session is not None:
+        await made.session.close()
 
 
 def retry_after_s(headers: Any) -> float:

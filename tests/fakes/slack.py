@@ -52,6 +52,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None
+    peer: Any = None  # the client's (host, port): one per TCP connection
 
 
 @dataclass
@@ -391,7 +392,7 @@ class FakeSlack:
         args = {**request.query, **args}
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
-        call = Call(method, args, token)
+        call = Call(method, args, token, request.transport.get_extra_info("peername") if request.transport else None)
         async with self.changed:
             self.calls.append(call)
             self.changed.notify_all()

@@ -127,3 +127,17 @@ async def test_missing_token_waits_in_the_outbox(pool: asyncpg.Pool) -> None:
     ctx = Context(pool=pool, config=Config(), handlers=wire().outbox)
     with pytest.raises(RetryLater, match="SLACK_BOT_TOKEN"):
         await slack.call(ctx, "chat.postMessage", channel="C1", text="hello")
+
+
+async def test_the_outbox_client_keeps_its_connection(pool: asyncpg.Pool) -> None:
+    """slack_sdk opens a session and a TCP connection per call unless given one: the outbox's client
+    reuses one connection, and closing the context closes it."""
+    async with fake_slack() as fake:
+        ctx = _ctx(pool, fake)
+        for n in range(3):
+            await slack.call(ctx, "chat.postMessage", channel="C1", text=f"hello {n}")
+        peers = {c.peer for c in fake.called("chat.postMessage")}
+        assert len(peers) == 1, peers
+        session = ctx.clients["slack"].session
+        await slack.close(ctx)
+        assert session.closed and "slack" not in ctx.clients
