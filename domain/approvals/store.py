@@ -239,7 +239,9 @@ async def decide(
     if row["cast"] is None:
         return Outcome(False, approval, Vote.DUPLICATE)
     if row["d_id"] is None:
-        return Outcome(False, approval, Vote.COUNTED)
+        if approve and row["approvals"] < needed:
+            return Outcome(False, approval, Vote.COUNTED)
+        return Outcome(False, await get(conn, approval_id), Vote.CLOSED)  # only were the row lock missing
     decided = _approval({k[2:]: row[k] for k in row.keys() if k.startswith("d_")})
     assert decided.resolved_at is not None
     kept = Extras(
