@@ -10,7 +10,7 @@ the service as ``python app.py`` (jobs on) in a subprocess, so the load generato
 service's; the baseline is ``--burst`` concurrent ``GET /healthz`` sent the same way in the same round.
 It also reports the CPU the service and its PostgreSQL backends used per click (burst start until both
 are idle again, so the outbox's Slack updates are included); ``--profile out.txt`` records py-spy's raw
-stacks of the service over the measured bursts.
+stacks of the service over the same windows (the clicks of each measured burst until idle).
 
 Without ``--burst``: one click at a time, and 2 s Slack calls, against the app run in this process
 (build_app). Both modes use PostgreSQL at DATABASE_URL, else an embedded pgserver in a temporary
@@ -63,10 +63,14 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 REQUEST = {
     "agent_name": "bench-agent",
     "action_type": "restart_service",
-    "action_details": {"service": "checkout", "replicas": 3},
     "risk_level": "medium",
     "continuation_payload": {"step": 1},
 }
+
+
+def request() -> dict[str, Any]:
+    """A request of its own: an identical one pending would be answered with that one (deduplicated)."""
+    return {**REQUEST, "action_details": {"service": "checkout", "replicas": 3, "bench_id": uuid.uuid4().hex}}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -155,7 +159,7 @@ async def run(url: str, decisions: int, slow_clicks: int) -> dict[str, Any]:
 
             resume, acks = [], []
             for i in range(decisions):
-                created = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
+                created = await (await client.post("/api/v1/approvals", json=request(), headers=auth)).json()
                 approval_id = created["id"]
                 waiter = asyncio.create_task(client.get(f"/api/v1/approvals/{approval_id}?wait=30", headers=auth))
                 await wait_for_waiter(client, 1)
@@ -181,14 +185,14 @@ async def run(url: str, decisions: int, slow_clicks: int) -> dict[str, Any]:
             fake.delay_s = 2.0
             slow_acks, slow_reject_acks, decided_after = [], [], []
             for i in range(slow_clicks):
-                created = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
+                created = await (await client.post("/api/v1/approvals", json=request(), headers=auth)).json()
                 approval_id = created["id"]
                 started = time.perf_counter()
                 slow_acks.append(await timed_click(client, click(approval_id, f"U{i:06d}")))
                 row = await (await client.get(f"/api/v1/approvals/{approval_id}?wait=30", headers=auth)).json()
                 decided_after.append(time.perf_counter() - started)
                 assert row["status"] == "approved", row
-                other = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
+                other = await (await client.post("/api/v1/approvals", json=request(), headers=auth)).json()
                 slow_reject_acks.append(await timed_click(client, click(other["id"], "U000000", ActionId.REJECT)))
         finally:
             await client.close()
@@ -252,18 +256,40 @@ async def timed(session: aiohttp.ClientSession, method: str, url: str, **kwargs:
     return time.perf_counter() - started
 
 
+async def py_spy(pid: int, profile: Path) -> asyncio.subprocess.Process:
+    """py-spy on the service from now until SIGINT, its raw stacks appended to ``profile`` (one burst each)."""
+    out = profile.with_name(f"{profile.name}.{time.monotonic_ns()}")
+    spy = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--rate", "250",
+        "--format", "raw", "--output", str(out), "--nonblocking",
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.sleep(1.0)  # attached and sampling
+    SPY_OUTPUTS.append((out, profile))
+    return spy
+
+
+SPY_OUTPUTS: list[tuple[Path, Path]] = []
+
+
 async def backend_pids(admin: asyncpg.Connection, database: str) -> list[int]:
     return [r["pid"] for r in await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)]
 
 
 async def burst_round(
-    session: aiohttp.ClientSession, base: str, admin: asyncpg.Connection, server: int, clicks: int, targets: int
+    session: aiohttp.ClientSession,
+    base: str,
+    admin: asyncpg.Connection,
+    server: int,
+    clicks: int,
+    targets: int,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """One burst: ``targets`` posted requests, each awaited by a long-poll; ``clicks`` concurrent GET
     /healthz (the baseline), then ``clicks`` Approve clicks at once."""
     ids = []
     for _ in range(targets):
-        async with session.post(base + "/api/v1/approvals", json=REQUEST, headers=AUTH[0]) as response:
+        async with session.post(base + "/api/v1/approvals", json=request(), headers=AUTH[0]) as response:
             ids.append((await response.json())["id"])
     async with asyncio.timeout(60):  # every message is in Slack and nothing else is queued
         while await admin.fetchval(UNPOSTED, ids):  # noqa: ASYNC110  (no event for "all posted")
@@ -284,6 +310,7 @@ async def burst_round(
     await quiet([server])
     bodies = [click(ids[i % targets], f"U{i:06d}") for i in range(clicks)]
     pids = [server, *PG_PIDS]
+    spy = await py_spy(server, profile) if profile is not None else None
     cpu_before = (cpu_s([server]), cpu_s(PG_PIDS))
     started = time.perf_counter()
     acks = await asyncio.gather(
@@ -296,6 +323,9 @@ async def burst_round(
         await asyncio.gather(*waiters)
     await quiet(pids)
     cpu = (cpu_s([server]) - cpu_before[0], cpu_s(PG_PIDS) - cpu_before[1])
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        await spy.wait()
     return {"acks": list(acks), "resume": answered, "healthz": list(healthz), "cpu": cpu}
 
 
@@ -324,7 +354,6 @@ async def run_burst(url: str, clicks: int, targets: int, rounds: int, profile: P
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        spy = None
         try:
             # No client-side connection limit: every click and every long-poll is its own connection, as in Slack.
             connector = aiohttp.TCPConnector(limit=0)
@@ -335,15 +364,8 @@ async def run_burst(url: str, clicks: int, targets: int, rounds: int, profile: P
                 try:
                     await burst_round(session, base, admin, server.pid, min(clicks, 20), min(targets, 20))  # warm-up
                     PG_PIDS[:] = await backend_pids(admin, database)
-                    if profile is not None:
-                        spy = await asyncio.create_subprocess_exec(
-                            str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.pid),
-                            "--rate", "250", "--format", "raw", "--output", str(profile), "--nonblocking",
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        )  # fmt: skip
-                        await asyncio.sleep(1)
                     for _ in range(rounds):
-                        got = await burst_round(session, base, admin, server.pid, clicks, targets)
+                        got = await burst_round(session, base, admin, server.pid, clicks, targets, profile)
                         acks += got["acks"]
                         resume += got["resume"]
                         healthz += got["healthz"]
@@ -353,11 +375,12 @@ async def run_burst(url: str, clicks: int, targets: int, rounds: int, profile: P
                 finally:
                     await admin.close()
         finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                await spy.wait()
             server.terminate()
             await server.wait()
+    for out, profile_path in SPY_OUTPUTS:
+        with contextlib.suppress(OSError), profile_path.open("a") as merged:
+            merged.write(out.read_text())
+            out.unlink()
     base_p50, base_p99 = pct(healthz, 50), pct(healthz, 99)
     results = [
         summary(f"burst: {clicks} concurrent GET /healthz (baseline)", healthz),
