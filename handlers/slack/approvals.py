@@ -23,7 +23,6 @@ import logs
 from db.transactions import run_in_transaction
 from domain.approvals import store as approvals
 from domain.approvals import watch
-from domain.approvals.batch import Batches
 from domain.approvals.blocks import (
     REASON_BLOCK,
     ActionId,
@@ -105,12 +104,10 @@ async def decide_click(
     from_message: bool = True,
     edited_details: dict[str, Any] | None = None,
     reject_option: str | None = None,
-    batches: Batches | None = None,
 ) -> bool:
     """Check, authorise and record one person's decision; explain to them when it does not count.
 
-    ``from_message``: the click was on a message (else App Home), in ``channel`` when known; ``batches``
-    (domain/approvals/batch.py) commits it with the clicks made at the same moment."""
+    ``from_message``: the click was on a message (else App Home), in ``channel`` when known."""
     approval_id = _parse_id(raw_id)
     found = await watch.for_click(pool, approval_id) if approval_id else None
     if approval_id is None or found is None:
@@ -160,12 +157,8 @@ async def decide_click(
             await outbox.enqueue(conn, "slack.approval.ephemeral", {"channel": channel, "user": user, "text": text})
         return outcome
 
-    # Slack was acked already: a deadlock with an agent's transaction must not lose the decision (both
-    # retry it). With ``batches``, clicks made at the same moment share a transaction and its commit.
-    if batches is not None:
-        outcome = await batches.run(pool, approval_id, record)
-    else:
-        outcome = await run_in_transaction(pool, record, name="approvals.decide")
+    # Slack was acked already: a deadlock with an agent's transaction must not lose the decision.
+    outcome = await run_in_transaction(pool, record, name="approvals.decide")
     logs.event("slack.approvals.decided" if outcome.won else f"slack.approvals.vote_{outcome.vote.value}", **fields)
     return outcome.won
 
@@ -205,7 +198,6 @@ async def _openable(
 
 def register(bolt: AsyncApp, app: web.Application) -> None:
     client = slack_api.make_client(app[CONFIG])
-    batches = Batches()
 
     async def approve_now(body: dict[str, Any]) -> None:
         """An Approve click over HTTP, answered already (``bolt.FAST_PATHS``)."""
@@ -218,7 +210,6 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             channel=_channel_of(body),
             decision=Decision.APPROVED,
             from_message=_from_message(body),
-            batches=batches,
         )
 
     app[FAST_PATHS][ActionId.APPROVE] = approve_now
@@ -234,7 +225,6 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             channel=_channel_of(body),
             decision=Decision.APPROVED,
             from_message=_from_message(body),
-            batches=batches,
         )
 
     @bolt.block_action(ActionId.REJECT)
@@ -297,7 +287,6 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             decision=Decision.APPROVED,
             from_message=from_message,
             edited_details=values,
-            batches=batches,
         )
 
     @bolt.view_submission(CallbackId.REJECT_REASON)
@@ -326,5 +315,4 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             reason=reason or option,
             from_message=from_message,
             reject_option=option,
-            batches=batches,
         )
