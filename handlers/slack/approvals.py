@@ -197,14 +197,20 @@ async def _openable(
 
 
 def register(bolt: AsyncApp, app: web.Application) -> None:
-    client = slack_api.make_client(app[CONFIG])
+    made: list[AsyncWebClient] = []
+
+    def web_client() -> AsyncWebClient:
+        """Bolt's listeners get a client with the token from ``authorize``; the fast path makes its own."""
+        if not made:
+            made.append(slack_api.make_client(app[CONFIG]))
+        return made[0]
 
     async def approve_now(body: dict[str, Any]) -> None:
         """An Approve click over HTTP, answered already (``bolt.FAST_PATHS``)."""
         action = body["actions"][0]
         await decide_click(
             app[POOL],
-            app[GROUP_MEMBERS].lookup(client),
+            app[GROUP_MEMBERS].lookup(web_client()),
             raw_id=action.get("value"),
             user=body["user"]["id"],
             channel=_channel_of(body),
@@ -212,7 +218,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             from_message=_from_message(body),
         )
 
-    app[FAST_PATHS][ActionId.APPROVE] = approve_now
+    app.setdefault(FAST_PATHS, {})[ActionId.APPROVE] = approve_now
 
     @bolt.block_action(ActionId.APPROVE)
     async def approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
