@@ -5,11 +5,16 @@
 
 ``--burst N``: N signed Approve clicks sent at once on ``--burst-targets`` pending requests (default N,
 one click each; fewer makes clicks race), each request awaited by its own ``GET ?wait=`` long-poll;
-reports the clicks' ack times and click -> waiting agent answer times (from the burst's start).
+reports the clicks' ack times and click -> waiting agent answer times (from the burst's start). It runs
+the service as ``python app.py`` (jobs on) in a subprocess, so the load generator's CPU is not the
+service's; the baseline is ``--burst`` concurrent ``GET /healthz`` sent the same way in the same round.
+It also reports the CPU the service and its PostgreSQL backends used per click (burst start until both
+are idle again, so the outbox's Slack updates are included); ``--profile out.txt`` records py-spy's raw
+stacks of the service over the same windows (the clicks of each measured burst until idle).
 
-Runs the real app (build_app, outbox worker and jobs on) in this process against PostgreSQL
-(DATABASE_URL, else an embedded pgserver in a temporary directory) and the fake Slack Web API on
-loopback. Reports absolute times and ratios against GET /healthz measured in the same process.
+Without ``--burst``: one click at a time, and 2 s Slack calls, against the app run in this process
+(build_app). Both modes use PostgreSQL at DATABASE_URL, else an embedded pgserver in a temporary
+directory, and the fake Slack Web API on loopback; ratios are against GET /healthz in the same run.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import jwt
-from aiohttp import TCPConnector
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,9 +43,10 @@ from config import Config
 from db import embedded
 from domain.approvals.blocks import ActionId
 from domain.approvals.store import NOTIFY_CHANNEL
-from handlers.keys import HUB, POOL
+from handlers.keys import HUB
 from tests.fakes.slack import fake_slack, interaction_body, signed_headers
 
+ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-signing-secret"
 JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
 FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/slack/block_actions.message_container.bolt-python.json"
@@ -53,10 +58,14 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 REQUEST = {
     "agent_name": "bench-agent",
     "action_type": "restart_service",
-    "action_details": {"service": "checkout", "replicas": 3},
     "risk_level": "medium",
     "continuation_payload": {"step": 1},
 }
+
+
+def request() -> dict[str, Any]:
+    """A request of its own: an identical one pending would be answered with that one (deduplicated)."""
+    return {**REQUEST, "action_details": {"service": "checkout", "replicas": 3, "bench_id": uuid.uuid4().hex}}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -127,7 +136,7 @@ async def run(url: str, decisions: int, slow_clicks: int) -> dict[str, Any]:
 
             resume, acks = [], []
             for i in range(decisions):
-                created = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
+                created = await (await client.post("/api/v1/approvals", json=request(), headers=auth)).json()
                 approval_id = created["id"]
                 waiter = asyncio.create_task(client.get(f"/api/v1/approvals/{approval_id}?wait=30", headers=auth))
                 await wait_for_waiter(client, 1)
@@ -153,14 +162,14 @@ async def run(url: str, decisions: int, slow_clicks: int) -> dict[str, Any]:
             fake.delay_s = 2.0
             slow_acks, slow_reject_acks, decided_after = [], [], []
             for i in range(slow_clicks):
-                created = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
+                created = await (await client.post("/api/v1/approvals", json=request(), headers=auth)).json()
                 approval_id = created["id"]
                 started = time.perf_counter()
                 slow_acks.append(await timed_click(client, click(approval_id, f"U{i:06d}")))
                 row = await (await client.get(f"/api/v1/approvals/{approval_id}?wait=30", headers=auth)).json()
                 decided_after.append(time.perf_counter() - started)
                 assert row["status"] == "approved", row
-                other = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
+                other = await (await client.post("/api/v1/approvals", json=request(), headers=auth)).json()
                 slow_reject_acks.append(await timed_click(client, click(other["id"], "U000000", ActionId.REJECT)))
         finally:
             await client.close()
@@ -179,71 +188,6 @@ async def run(url: str, decisions: int, slow_clicks: int) -> dict[str, Any]:
     return {"decisions": decisions, "slow_clicks": slow_clicks, "results": results}
 
 
-async def burst_round(
-    client: TestClient[Any, Any], auth: dict[str, str], clicks: int, targets: int
-) -> dict[str, list[float]]:
-    ids = []
-    for _ in range(targets):
-        created = await (await client.post("/api/v1/approvals", json=REQUEST, headers=auth)).json()
-        ids.append(created["id"])
-    async with asyncio.timeout(60):  # 200 pending requests whose messages are in Slack, nothing else queued
-        while await client.app[POOL].fetchval(UNPOSTED, ids):  # noqa: ASYNC110  (no event for "all posted")
-            await asyncio.sleep(0.05)
-    before = client.app[HUB].subscribers(NOTIFY_CHANNEL)
-    answered: list[float] = []
-    started = 0.0
-
-    async def waiter(approval_id: str) -> None:
-        response = await client.get(f"/api/v1/approvals/{approval_id}?wait=30", headers=auth)
-        row = await response.json()
-        answered.append(time.perf_counter() - started)
-        assert row["status"] == "approved", row
-
-    waiters = [asyncio.create_task(waiter(i)) for i in ids]
-    await wait_for_waiter(client, before + targets)
-    bodies = [click(ids[i % targets], f"U{i:06d}") for i in range(clicks)]
-    started = time.perf_counter()
-    acks = await asyncio.gather(*(timed_click(client, body) for body in bodies))
-    await asyncio.gather(*waiters)
-    return {"acks": list(acks), "resume": answered}
-
-
-async def run_burst(url: str, clicks: int, targets: int, rounds: int) -> dict[str, Any]:
-    auth = {
-        "Authorization": "Bearer " + jwt.encode({"role": "service_role", "exp": int(time.time()) + 3600}, JWT_SECRET)
-    }
-    async with fake_slack() as fake:
-        config = Config(
-            database_url=url,
-            jwt_secret=JWT_SECRET,
-            slack_signing_secret=SECRET,
-            slack_bot_token="xoxb-bench",
-            slack_api_url=fake.url,
-            slack_approvals_channel="C0BENCH",
-            run_jobs=True,
-        )
-        # No client-side connection limit: every click and every long-poll is its own connection, as in Slack.
-        client: TestClient[Any, Any] = TestClient(TestServer(build_app(config)), connector=TCPConnector(limit=0))
-        await client.start_server()
-        acks: list[float] = []
-        resume: list[float] = []
-        try:
-            await burst_round(client, auth, min(clicks, 20), min(targets, 20))  # warm-up
-            for _ in range(rounds):
-                got = await burst_round(client, auth, clicks, targets)
-                acks += got["acks"]
-                resume += got["resume"]
-        finally:
-            await client.close()
-    results = [
-        summary(f"burst: {clicks} Approve clicks at once on {targets} requests, ack", acks),
-        summary("burst: click -> waiting agent's GET ?wait= answered", resume),
-    ]
-    for r in results:
-        r["p50_x_healthz"] = "-"
-    return {"burst": clicks, "targets": targets, "rounds": rounds, "results": results}
-
-
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     given = os.environ.get("DATABASE_URL", "").strip()
     server = None
@@ -257,7 +201,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     url = urlunsplit(urlsplit(given)._replace(path=f"/{name}"))
     try:
         if args.burst:
-            return await run_burst(url, args.burst, args.burst_targets or args.burst, args.rounds)
+            from bench.approvals_burst import run_burst
+
+            return await run_burst(url, args.burst, args.burst_targets or args.burst, args.rounds, args.profile)
         return await run(url, args.decisions, args.slow_clicks)
     finally:
         admin = await asyncpg.connect(given)
@@ -274,13 +220,17 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=0, help="clicks sent at once (burst mode)")
     parser.add_argument("--burst-targets", type=int, default=0, help="pending requests they click (default: one each)")
     parser.add_argument("--rounds", type=int, default=3, help="bursts measured (burst mode)")
+    parser.add_argument("--profile", type=Path, help="burst mode: py-spy the service over the bursts (raw stacks)")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     for r in report["results"]:
         print(
             f"{r['name']:<70} n={r['n']:<4} p50={r['p50_ms']:>9.2f} ms  p99={r['p99_ms']:>9.2f} ms  "
-            f"max={r['max_ms']:>9.2f} ms  p50/healthz={r['p50_x_healthz']}"
+            f"max={r['max_ms']:>9.2f} ms  p50/healthz={r['p50_x_healthz']}  p99/healthz={r.get('p99_x_healthz', '-')}"
         )
+    for key in ("cpu_ms_per_click", "p99_ms_per_round"):
+        if key in report:
+            print(f"{key}: {report[key]}")
     print(json.dumps(report))
 
 

@@ -82,9 +82,13 @@ async def may_decide(
     in_channel: bool = True,
 ) -> Verdict:
     """``judge`` with user-group membership looked up through ``members_of(group_id)`` (cache it there)."""
-    _, groups = approvers_for(setting, risk)
-    mine = frozenset([g for g in groups if user_id in await members_of(g)])
-    return judge(setting, risk, user_id, mine, in_channel=in_channel)
+    users, groups = approvers_for(setting, risk)
+    if user_id in users:  # listed by name: no group needs looking up
+        return judge(setting, risk, user_id, in_channel=in_channel)
+    for group in groups:  # the first group that has the user is enough
+        if user_id in await members_of(group):
+            return judge(setting, risk, user_id, frozenset([group]), in_channel=in_channel)
+    return judge(setting, risk, user_id, in_channel=in_channel)
 
 
 NEXT_LEVEL = {RiskLevel.LOW: RiskLevel.MEDIUM, RiskLevel.MEDIUM: RiskLevel.HIGH, RiskLevel.HIGH: RiskLevel.CRITICAL}

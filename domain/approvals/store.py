@@ -17,7 +17,8 @@ import asyncpg
 
 from db import connect
 from domain import settings
-from domain.approvals.extras import EXTRAS, extras, insert_extras
+from domain.approvals import voting
+from domain.approvals.extras import Extras, extras, insert_extras
 from domain.approvals.policy import quorum_for
 from domain.approvals.rules import Approval, Decision, NewApproval, continuation, continuation_event_type
 from domain.bus import events as bus
@@ -61,36 +62,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9), 'reje
         now(), $10)
 RETURNING {COLUMNS}
 """
-# Voting: the request's row lock serialises the votes on one request, so each vote's count sees every vote
-# committed before it (READ COMMITTED: a new snapshot per statement) and the quorum is reached exactly once.
-LOCK_PENDING = "SELECT id FROM approval_requests WHERE id = $1 AND status = 'pending' AND expires_at > now() FOR UPDATE"
-CAST_VOTE = """
-INSERT INTO approval_votes (approval_id, voter, vote, edited_details, reject_option)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (approval_id, voter) DO NOTHING
-RETURNING voter
-"""
-APPROVALS_SO_FAR = "SELECT count(*) FROM approval_votes WHERE approval_id = $1 AND vote = 'approve'"
-KEEP_EDIT = """
-UPDATE approval_request_extras SET edited_details = (
-    SELECT edited_details FROM approval_votes
-    WHERE approval_id = $1 AND vote = 'approve' AND edited_details IS NOT NULL
-    ORDER BY created_at DESC LIMIT 1
-) WHERE approval_id = $1
-"""
-KEEP_REJECT_OPTION = "UPDATE approval_request_extras SET reject_option = $2 WHERE approval_id = $1"
 GET = f"SELECT {COLUMNS} FROM approval_requests WHERE id = $1"
 PENDING = f"""
 SELECT {COLUMNS} FROM approval_requests
 WHERE status = 'pending' AND expires_at > now()
 ORDER BY created_at
 LIMIT $1
-"""
-DECIDE = f"""
-UPDATE approval_requests
-SET status = $2, resolved_by = $3, resolved_at = now(), rejection_reason = $4
-WHERE id = $1 AND status = 'pending' AND expires_at > now()
-RETURNING {COLUMNS}
 """
 CANCEL = f"""
 UPDATE approval_requests
@@ -121,6 +98,7 @@ INSERT INTO agent_actions (agent_name, action_type, action_category, input_conte
 VALUES ($1, $2, 'approval', $3, $4, true, true, $5, $6, $7)
 """
 NOTIFY = "SELECT pg_notify($1, $2)"
+LOCK_FOR_VOTE, VOTE = voting.statements(COLUMNS)
 # The outbox is internal (the API roles have no grants on it): when a request's transaction runs as the
 # caller's role for row level security, what follows its checked change runs as the service's owner.
 
@@ -238,36 +216,52 @@ async def decide(
     The requester never votes; a second vote of the same person counts once (the votes' primary key)."""
     if decision not in (Decision.APPROVED, Decision.REJECTED):
         raise ValueError(f"a person decides approved or rejected, not {decision}")
-    if await conn.fetchval(LOCK_PENDING, approval_id) is None:
+    locked = await conn.fetchrow(LOCK_FOR_VOTE, approval_id)
+    if locked is None:
         return Outcome(False, await get(conn, approval_id), Vote.CLOSED)
-    declared = await conn.fetchrow(EXTRAS, approval_id)
-    if declared is not None and declared["requested_by"] == by:
-        return Outcome(False, await get(conn, approval_id), Vote.SELF)
-    vote = "approve" if decision == Decision.APPROVED else "reject"
-    if await conn.fetchval(CAST_VOTE, approval_id, by, vote, edited_details, reject_option) is None:
-        return Outcome(False, await get(conn, approval_id), Vote.DUPLICATE)
-    if decision == Decision.APPROVED:
-        approval = await get(conn, approval_id)
-        assert approval is not None
-        needed = quorum_for(await settings.get(conn, QUORUM_KEY, {}), approval.risk)
-        so_far = await conn.fetchval(APPROVALS_SO_FAR, approval_id)
-        if so_far < needed:
-            await outbox.enqueue(
-                conn,
-                "slack.approval.update",
-                {"approval_id": str(approval_id)},
-                dedupe_key=f"approval:{approval_id}:votes:{so_far}",
-            )
+    approval = _approval({k: locked[k] for k in locked.keys() if k not in ("requested_by", "quorum")})
+    if locked["requested_by"] == by:
+        return Outcome(False, approval, Vote.SELF)
+    approve = decision == Decision.APPROVED
+    needed = quorum_for(locked["quorum"], approval.risk) if approve else 1
+    row = await conn.fetchrow(
+        VOTE,
+        approval_id,
+        by,
+        "approve" if approve else "reject",
+        edited_details,
+        reject_option,
+        needed,
+        decision.value,
+        reason,
+        bus.SERVICE_AGENT_ID,
+    )
+    if row["cast"] is None:
+        return Outcome(False, approval, Vote.DUPLICATE)
+    if row["d_id"] is None:
+        if approve and row["approvals"] < needed:
             return Outcome(False, approval, Vote.COUNTED)
-        await conn.execute(KEEP_EDIT, approval_id)
-    elif reject_option is not None:
-        await conn.execute(KEEP_REJECT_OPTION, approval_id, reject_option)
-    row = await conn.fetchrow(DECIDE, approval_id, decision.value, by, reason)
-    if row is None:
-        return Outcome(False, await get(conn, approval_id), Vote.CLOSED)
-    approval = _approval(row)
-    await _closed(conn, approval, decision, by=by, reason=reason)
-    return Outcome(True, approval, Vote.DECIDED)
+        return Outcome(False, await get(conn, approval_id), Vote.CLOSED)  # only were the row lock missing
+    decided = _approval({k[2:]: row[k] for k in row.keys() if k.startswith("d_")})
+    assert decided.resolved_at is not None
+    kept = Extras(
+        edited_details=row["kept_edit"], reject_option=row["kept_option"], remembered_from=row["remembered_from"]
+    )
+    payload = continuation(
+        decided.continuation_payload,
+        approval_id=str(decided.id),
+        decision=decision,
+        decided_at=decided.resolved_at,
+        extra=kept.continuation_extra(),
+    )
+    await bus.publish(
+        conn,
+        continuation_event_type(decided.continuation_event_type),
+        payload,
+        targets=[decided.agent_name],
+        correlation_id=decided.id,
+    )
+    return Outcome(True, decided, Vote.DECIDED)
 
 
 async def cancel(conn: asyncpg.Connection, approval_id: uuid.UUID, *, by: str, reason: str | None) -> Outcome:

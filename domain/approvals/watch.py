@@ -47,6 +47,14 @@ ON CONFLICT (approval_id, step) DO NOTHING
 RETURNING approval_id
 """
 STEPS = "SELECT step FROM approval_escalations WHERE approval_id = $1"
+# What a click needs before it is authorised, in one round trip: the request, who may decide, its steps.
+FOR_CLICK = f"""
+SELECT {COLUMNS},
+       (SELECT config_value FROM agent_swarm_config WHERE config_key = '{APPROVERS_KEY}') AS approvers,
+       ARRAY(SELECT step FROM approval_escalations e WHERE e.approval_id = a.id) AS steps
+FROM approval_requests a
+WHERE id = $1
+"""
 UNDELIVERABLE = """
 SELECT a.id, a.agent_name, o.id AS outbox_id FROM approval_requests a
 JOIN outbox o ON o.dedupe_key = 'approval:' || a.id || ':post'
@@ -107,6 +115,17 @@ async def _escalated(conn: asyncpg.Connection, approval: Approval, step: Step, a
             {"approval_id": approval_id, "to": target},
             dedupe_key=f"approval:{approval_id}:dm:{target}",
         )
+
+
+async def for_click(
+    conn: asyncpg.Connection | asyncpg.Pool, approval_id: uuid.UUID
+) -> tuple[Approval, dict[str, list[str]]] | None:
+    """The request and the approvers setting as it applies to it (``effective_approvers``), or None."""
+    row = await conn.fetchrow(FOR_CLICK, approval_id)
+    if row is None:
+        return None
+    approval = _approval({k: row[k] for k in row.keys() if k not in ("approvers", "steps")})
+    return approval, effective_approvers(row["approvers"] or {}, approval, frozenset(row["steps"]))
 
 
 def effective_approvers(setting: object, approval: Approval, steps: frozenset[str]) -> dict[str, list[str]]:

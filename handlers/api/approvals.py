@@ -17,14 +17,16 @@ from aiohttp import web
 import logs
 from domain.approvals import store as approvals
 from domain.approvals.edit_check import schema_problem
+from domain.approvals.reads import Rereads
 from domain.approvals.rules import Approval, InvalidField, Status, parse_new, parse_reason, parse_wait
 from handlers.api import document
 from handlers.api.auth import as_caller, require_role
 from handlers.api.bodies import BadJson, parse_json
 from handlers.errors import json_error
-from handlers.keys import HUB
+from handlers.keys import HUB, POOL
 
 MAX_WAIT_S = 60
+REREADS = web.AppKey("approvals_rereads", Rereads)
 RECHECK_S = 5.0  # a waiter re-reads the row this often even without a NOTIFY (a lost listener heals)
 
 
@@ -84,16 +86,18 @@ async def read(request: web.Request) -> web.Response:
     deadline = loop.time() + wait_s
     hub = request.app[HUB]
     with hub.watching(approvals.NOTIFY_CHANNEL, str(approval_id)) as woken:
+        async with as_caller(request) as conn:
+            approval = await approvals.get(conn, approval_id)
         while True:
-            woken.clear()
-            async with as_caller(request) as conn:
-                approval = await approvals.get(conn, approval_id)
             remaining = deadline - loop.time()
             if approval is None or approval.status != Status.PENDING or remaining <= 0 or hub.closing:
                 return _answer(approval)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(remaining, RECHECK_S)):
                     await woken.wait()
+            woken.clear()
+            # With every other long-poll woken meanwhile: one query for them all (domain/approvals/reads.py).
+            approval = await request.app[REREADS].get(request.app[POOL], approval_id)
 
 
 def _answer(approval: Approval | None) -> web.Response:
@@ -229,6 +233,7 @@ OPENAPI = document(
 
 
 def setup(app: web.Application) -> None:
+    app[REREADS] = Rereads()
     app.router.add_post("/api/v1/approvals", create)
     app.router.add_get("/api/v1/approvals/{id}", read)
     app.router.add_post("/api/v1/approvals/{id}/cancel", cancel)

@@ -21,7 +21,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
 from db.transactions import run_in_transaction
-from domain import settings
 from domain.approvals import store as approvals
 from domain.approvals import watch
 from domain.approvals.blocks import (
@@ -38,21 +37,16 @@ from domain.approvals.edits import edit_modal, values_from
 from domain.approvals.extras import extras
 from domain.approvals.policy import approvers_for, judge, may_decide
 from domain.approvals.rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
-from handlers.keys import GROUP_MEMBERS, POOL
+from handlers.keys import CONFIG, GROUP_MEMBERS, POOL
+from handlers.slack.bolt import FAST_PATHS
+from integrations.slack import client as slack_api
 from jobs import outbox
 
-APPROVERS_KEY = "approvals.approvers"
 VOTE_NOTES = {
     approvals.Vote.COUNTED: "Your approval is counted; this request needs more approvers before it goes ahead.",
     approvals.Vote.DUPLICATE: "You have voted on this request already; your vote counts once.",
     approvals.Vote.SELF: "You asked for this action, so you may not decide it; someone else must.",
 }
-
-
-async def approvers_setting(pool: asyncpg.Pool, approval: Approval) -> dict[str, list[str]]:
-    """``approvals.approvers`` as it applies to this request (widened once it escalated that far)."""
-    setting = await settings.get(pool, APPROVERS_KEY, {})
-    return watch.effective_approvers(setting, approval, await watch.steps_taken(pool, approval.id))
 
 
 def closed_text(approval: Approval, now: datetime) -> str:
@@ -115,10 +109,11 @@ async def decide_click(
 
     ``from_message``: the click was on a message (else App Home), in ``channel`` when known."""
     approval_id = _parse_id(raw_id)
-    approval = await approvals.get(pool, approval_id) if approval_id else None
-    if approval_id is None or approval is None:
+    found = await watch.for_click(pool, approval_id) if approval_id else None
+    if approval_id is None or found is None:
         await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
         return False
+    approval, setting = found
     channel, in_channel = _where(approval, channel, from_message)
     now = datetime.now(UTC)
     fields: dict[str, Any] = {
@@ -131,7 +126,6 @@ async def decide_click(
         logs.event("slack.approvals.closed", status=approval.status, **fields)
         await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
         return False
-    setting = await approvers_setting(pool, approval)
     verdict = await may_decide(setting, approval.risk, user, members_of, in_channel=in_channel)
     if not verdict.allowed:
         logs.event("slack.approvals.refused", reason=verdict.reason, **fields)
@@ -176,16 +170,16 @@ async def _openable(
     (after telling the clicker why) when there is nothing to open."""
     user, channel = body["user"]["id"], _channel_of(body)
     approval_id = _parse_id(action.get("value"))
-    approval = await approvals.get(pool, approval_id) if approval_id else None
-    if approval is None:
+    found = await watch.for_click(pool, approval_id) if approval_id else None
+    if found is None:
         await explain(pool, channel=channel, user=user, text="This approval request no longer exists.")
         return None
+    approval, setting = found
     channel, in_channel = _where(approval, channel, _from_message(body))
     now = datetime.now(UTC)
     if not is_open(approval.status, approval.expires_at, now):
         await explain(pool, channel=channel, user=user, text=closed_text(approval, now))
         return None
-    setting = await approvers_setting(pool, approval)
     verdict = judge(setting, approval.risk, user, in_channel=in_channel)
     if not verdict.allowed and not approvers_for(setting, approval.risk)[1]:
         # Refused whatever the user's groups (none are configured): say so instead of opening the modal.
@@ -203,6 +197,28 @@ async def _openable(
 
 
 def register(bolt: AsyncApp, app: web.Application) -> None:
+    made: list[AsyncWebClient] = []
+
+    def web_client() -> AsyncWebClient:
+        """Bolt's listeners get a client with the token from ``authorize``; the fast path makes its own."""
+        if not made:
+            made.append(slack_api.make_client(app[CONFIG]))
+        return made[0]
+
+    async def approve_now(body: dict[str, Any]) -> None:
+        """An Approve click over HTTP, answered already (``bolt.FAST_PATHS``)."""
+        action = body["actions"][0]
+        await decide_click(
+            app[POOL],
+            app[GROUP_MEMBERS].lookup(web_client()),
+            raw_id=action.get("value"),
+            user=body["user"]["id"],
+            channel=_channel_of(body),
+            decision=Decision.APPROVED,
+            from_message=_from_message(body),
+        )
+
+    app.setdefault(FAST_PATHS, {})[ActionId.APPROVE] = approve_now
 
     @bolt.block_action(ActionId.APPROVE)
     async def approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:

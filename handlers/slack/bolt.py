@@ -8,6 +8,11 @@ Here every HTTP request is checked first, on the raw bytes: timestamp of ASCII d
 5-minute replay window with slack_sdk's SignatureVerifier (401), then UTF-8 and the shape Bolt will parse
 (400); only then does Bolt see it (and verifies it once more). Nothing of a refused request is logged
 but the reason, and Bolt's own loggers stay below INFO's chatter (they logged a stale request's body).
+
+A fast path (``FAST_PATHS``, by action_id: the Approve button) skips Bolt for a verified one-button block
+action: Bolt verifies and parses the body a second time and its ack waits in a 10 ms polling loop. The
+answer (the ack) goes at once; the work runs in a task that shutdown drains like Bolt's listeners.
+Socket Mode still goes through Bolt's listener for the same action.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,6 +40,11 @@ from integrations.slack import client as slack_api
 from integrations.webhooks.depth import MAX_DEPTH, TooDeep, loads
 
 BOLT = web.AppKey("bolt", AsyncApp)
+FastPath = Callable[[dict[str, Any]], Awaitable[None]]
+# Interactions answered without Bolt (by action_id): a feature registers one in its ``register``.
+FAST_PATHS = web.AppKey("slack_fast_paths", dict[str, FastPath])
+FAST_TASKS = web.AppKey("slack_fast_tasks", set[asyncio.Task[None]])
+FAST_TASK = "slack-fast-path"
 DRAIN_S = 10.0
 # Bolt runs each listener in a task of its own and answers Slack as soon as the listener acks; the task's
 # coroutine is this function of slack_bolt's asyncio runner. Nothing else tracks those tasks.
@@ -68,7 +78,7 @@ def verified_text(body: bytes, headers: Any, verifier: SignatureVerifier) -> str
     return text
 
 
-def _json_object(text: str, what: str) -> None:
+def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = loads(text)
     except TooDeep as exc:
@@ -77,18 +87,40 @@ def _json_object(text: str, what: str) -> None:
         raise Refused(400, f"{what} is not JSON") from exc
     if not isinstance(value, dict):
         raise Refused(400, f"{what} is not a JSON object")
+    return value
 
 
-def check_shape(text: str, content_type: str) -> None:
-    """What Bolt's parse_body will read must be there: a JSON object, or a form whose ``payload`` is one."""
+def check_shape(text: str, content_type: str) -> dict[str, Any] | None:
+    """What Bolt's parse_body will read must be there: a JSON object, or a form whose ``payload`` is one.
+
+    Returns the interaction payload of a form (what the fast paths read), else None."""
     if not text:
-        return
+        return None
     if content_type == "application/json" or text.startswith("{"):
         _json_object(text, "body")
     elif "payload" in text:
         payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
         if payload is not None:
-            _json_object(payload, "payload")
+            return _json_object(payload, "payload")
+    return None
+
+
+def fast_path(app: web.Application, payload: dict[str, Any]) -> FastPath | None:
+    """The fast path registered for this interaction: a block action of one button, by a user."""
+    actions = payload.get("actions")
+    if payload.get("type") != "block_actions" or not isinstance(actions, list) or len(actions) != 1:
+        return None
+    user = payload.get("user")
+    if not isinstance(actions[0], dict) or not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return None
+    return app[FAST_PATHS].get(str(actions[0].get("action_id")))
+
+
+async def _run_fast(handler: FastPath, payload: dict[str, Any]) -> None:
+    try:
+        await handler(payload)
+    except Exception as exc:
+        logs.event("slack.fast_path.failed", logging.ERROR, error=type(exc).__name__)
 
 
 def build_bolt(config: Config) -> AsyncApp:
@@ -120,7 +152,15 @@ async def events(request: web.Request) -> web.StreamResponse:
     verifier = SignatureVerifier(config.slack_signing_secret)
     try:
         text = verified_text(await request.read(), request.headers, verifier)
-        check_shape(text, request.content_type)
+        payload = check_shape(text, request.content_type)
+        handler = fast_path(request.app, payload) if payload is not None else None
+        if handler is not None and payload is not None:
+            # Verified and parsed once: the ack is this answer, the work follows in a task of its own.
+            task = asyncio.create_task(_run_fast(handler, payload), name=FAST_TASK)
+            tasks = request.app[FAST_TASKS]
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            return web.Response(status=200)
         try:
             bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
@@ -165,7 +205,7 @@ def running_listeners() -> list[asyncio.Task[object]]:
 async def drain_listeners(app: web.Application) -> None:
     """At shutdown, let listeners still working after their ack finish (bounded by ``DRAIN_S``), while
     the pool and clients they use are still open."""
-    pending = running_listeners()
+    pending = running_listeners() + list(app[FAST_TASKS])
     if not pending:
         return
     logs.event("slack.listeners.draining", count=len(pending))
@@ -179,6 +219,8 @@ async def drain_listeners(app: web.Application) -> None:
 def setup(app: web.Application) -> AsyncApp:
     bolt = build_bolt(app[CONFIG])
     app[BOLT] = bolt
+    app[FAST_PATHS] = {}
+    app[FAST_TASKS] = set()
     app.router.add_post("/slack/events", events)
     app.cleanup_ctx.append(socket_mode)
     app.on_shutdown.append(drain_listeners)
