@@ -9,10 +9,11 @@ skips it. Readers page by seq; a page's ``next`` is the highest seq it scanned, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,31 @@ FROM (SELECT coalesce(max(seq), 0) AS tail FROM agent_event_offsets) t
 LEFT JOIN page ON true
 ORDER BY page.seq
 """
+# With a type or a correlation id, the same page as a join the planner may drive from either side: the
+# window's offsets in seq order with a primary-key lookup each (a common value), or the value's own rows
+# through idx_agent_events_event_type / idx_agent_events_correlation with an offset lookup each (a rare
+# one: a rare type or a correlation id reads its few rows, not the window's 10,000). Both tests are
+# leakproof, so they may be index conditions under row level security. Planned for its values
+# (CUSTOM_PLANS): a generic plan would guess one selectivity for every type and correlation id.
+READ_SELECTIVE = """
+WITH page AS (
+    SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
+           e.correlation_id, e.created_at
+    FROM agent_event_offsets o
+    JOIN agent_events e ON e.id = o.event_id
+    WHERE o.seq > $1 AND o.seq <= $6
+      AND ($2::text IS NULL OR e.target_agent_ids @> ARRAY[$2] OR coalesce(cardinality(e.target_agent_ids), 0) = 0)
+      AND ($3::text IS NULL OR e.event_type = $3)
+      AND ($4::uuid IS NULL OR e.correlation_id = $4)
+    ORDER BY o.seq
+    LIMIT $5
+)
+SELECT t.tail, page.*
+FROM (SELECT coalesce(max(seq), 0) AS tail FROM agent_event_offsets) t
+LEFT JOIN page ON true
+ORDER BY page.seq
+"""
+CUSTOM_PLANS = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"
 GET_ONE = """
 SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
        e.correlation_id, e.created_at
@@ -184,6 +210,15 @@ async def tail(conn: asyncpg.Connection | asyncpg.Pool) -> int:
 EVENT_FIELDS = tuple(Event.__dataclass_fields__)
 
 
+@contextlib.asynccontextmanager
+async def _connection(conn: asyncpg.Connection | asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as own:
+            yield own
+    else:
+        yield conn
+
+
 async def page_after(
     conn: asyncpg.Connection | asyncpg.Pool,
     after: int,
@@ -196,7 +231,16 @@ async def page_after(
     last seq scanned: a full page's last event, else the end of the window or the tail (read in the same
     statement), whichever is lower."""
     end = min(after + window, MAX_SEQ)
-    rows = await conn.fetch(READ_AFTER, after, where.target, where.event_type, where.correlation_id, limit, end)
+    args = (after, where.target, where.event_type, where.correlation_id, limit, end)
+    if where.event_type is None and where.correlation_id is None:
+        rows = await conn.fetch(READ_AFTER, *args)
+    elif not isinstance(conn, asyncpg.Pool) and conn.is_in_transaction():
+        await conn.execute(CUSTOM_PLANS)
+        rows = await conn.fetch(READ_SELECTIVE, *args)
+    else:
+        async with _connection(conn) as own, own.transaction():
+            await own.execute(CUSTOM_PLANS)
+            rows = await own.fetch(READ_SELECTIVE, *args)
     top = int(rows[0]["tail"])
     events = [Event(**{k: r[k] for k in EVENT_FIELDS}) for r in rows if r["seq"] is not None]
     if len(events) == limit:
