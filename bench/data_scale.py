@@ -1,13 +1,15 @@
 """The agents' list endpoints on millions of rows: first page and a deep page (keyset cursor), by index.
 
     nice -n 10 .venv/bin/python bench/data_scale.py [--incidents 1000000] [--actions 1000000] [--coding 200000]
-        [--events 10000000] [--approvals 200000] [--runs 50] [--data-dir DIR]
-    (DATABASE_URL, else embedded PostgreSQL; DIR keeps a loaded database; --events 1000000 for a quick check)
+        [--events 10000000] [--approvals 200000] [--runs 50] [--events-only] [--bypassrls] [--data-dir DIR]
+    (DATABASE_URL, else embedded PostgreSQL; DIR keeps a loaded database and is reused when its row counts
+    match; ``--events 1000000`` with a DIR of its own for a quick check)
 
 Loads the rows with generate_series (incidents over ~2 years, 90% resolved, 50 services at 2% each plus
 "checkout" at 10% and "ledger" at 0.1%; actions of 100 agents over a year; coding requests), then times
 each list query exactly as the endpoint runs it (the domain function, in a transaction as service_role
-with its claims), first page and a page deep behind a cursor, ``--runs`` times each: p50 and p99. The
+with its claims, set by handlers/api/auth.py's AS_CALLER), first page and a page deep behind a cursor,
+``--runs`` times each: p50 and p99. The
 statements the endpoints ran before issue 13 are timed on the first page for comparison. Every new
 statement's ``EXPLAIN (ANALYZE, BUFFERS)`` goes into bench/results/data_scale-<time>.txt, and the run
 says whether any plan holds a sequential scan. ``--bypassrls`` runs it with service_role bypassing row
