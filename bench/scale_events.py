@@ -1,10 +1,11 @@
 """The bus and approvals at scale, for bench/data_scale.py: the loaders, the cases and the insert cost check.
 
 Events: ``--events`` rows over ~60 days, numbered by seq in insert order as the sequencer numbers them.
-Event types follow a skew (``incident.updated`` 30%, then 39 more types from 8% down to 0.1%) plus
-``rare.type`` (1 in 100,000); 30% are broadcasts (no target), the rest go to one of 200 agents, five of
-them hot (40% of the targeted ones), plus ``agent-rare`` (1 in 200,000); 60% carry a correlation id shared
-by 10 neighbouring events, and one correlation id is hot (1 in 100 events). The events list is timed as
+Event types follow a skew (``incident.updated`` 30%, then 39 more from 16% down to 0.7%; ``type.30`` is
+0.84%) plus ``few.type`` (1 in 10,000) and ``rare.type`` (1 in 100,000); 30% are broadcasts (no target),
+the rest go to one of 200 agents, five of them hot (40% of the targeted ones), plus ``agent-rare`` (1 in
+200,000); 60% carry a correlation id shared by 10 neighbouring events, and one correlation id is hot (1 in
+100 events). The events list is timed as
 ``GET /api/v1/events`` runs it (``bus.page_after`` as the caller): at ``after=0``, far back (a tenth into
 the table) and near the head (5,000 before it).
 """
@@ -32,7 +33,7 @@ WITH src AS MATERIALIZED (
     INSERT INTO agent_events (id, source_agent_id, source_agent_type, event_type, payload, target_agent_ids,
                               correlation_id, created_at)
     SELECT id, 'agent-' || (h % 50), 'worker',
-           CASE WHEN g % 100000 = 3 THEN 'rare.type'
+           CASE WHEN g % 100000 = 3 THEN 'rare.type' WHEN g % 10000 = 17 THEN 'few.type'
                 WHEN h % 100 < 30 THEN 'incident.updated'
                 ELSE ($5::text[])[2 + floor(39 * power((h / 100 % 1000) / 1000.0, 2.5))::int] END,
            jsonb_build_object('n', g),
@@ -143,8 +144,9 @@ EVENT_CASES = [
     EventCase("events ?target=agent-7", bus.Filter(target="agent-7")),
     EventCase("events ?target=agent-rare", bus.Filter(target="agent-rare")),
     EventCase("events ?event_type=incident.updated (30%)", bus.Filter(event_type="incident.updated")),
-    EventCase("events ?event_type=type.30", bus.Filter(event_type="type.30")),
-    EventCase("events ?event_type=rare.type", bus.Filter(event_type="rare.type")),
+    EventCase("events ?event_type=type.30 (0.84%)", bus.Filter(event_type="type.30")),
+    EventCase("events ?event_type=few.type (0.01%)", bus.Filter(event_type="few.type")),
+    EventCase("events ?event_type=rare.type (0.001%)", bus.Filter(event_type="rare.type")),
     EventCase("events ?correlation_id=<hot, 1%>", bus.Filter(correlation_id=HOT_CORRELATION)),
     EventCase("events ?correlation_id=<10 events>", bus.Filter(correlation_id=uuid.UUID(int=0))),
     EventCase("events ?target=agent-7&event_type=type.30", bus.Filter(target="agent-7", event_type="type.30")),
