@@ -132,7 +132,14 @@ class EventCase:
 
     def statement(self, after: int) -> tuple[str, list[Any]]:
         w = self.where
-        return bus.READ_AFTER, [after, w.target, w.event_type, w.correlation_id, 100, after + bus.WINDOW]
+        sql = (
+            bus.READ_SELECTIVE["correlation_id"]
+            if w.correlation_id
+            else bus.READ_SELECTIVE["event_type"]
+            if w.event_type
+            else bus.READ_AFTER
+        )
+        return sql, [after, w.target, w.event_type, w.correlation_id, 100, after + bus.WINDOW]
 
     async def call(self, conn: asyncpg.Connection, after: int) -> bus.Page:
         return await bus.page_after(conn, after, self.where, limit=100)

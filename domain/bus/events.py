@@ -9,11 +9,10 @@ skips it. Readers page by seq; a page's ``next`` is the highest seq it scanned, 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,23 +54,47 @@ FROM (SELECT coalesce(max(seq), 0) AS tail FROM agent_event_offsets) t
 LEFT JOIN page ON true
 ORDER BY page.seq
 """
-# With a type or a correlation id, the same page as a join the planner may drive from either side: the
-# window's offsets in seq order with a primary-key lookup each (a common value), or the value's own rows
-# through idx_agent_events_event_type / idx_agent_events_correlation with an offset lookup each (a rare
-# one: a rare type or a correlation id reads its few rows, not the window's 10,000). Both tests are
-# leakproof, so they may be index conditions under row level security. Planned for its values
-# (CUSTOM_PLANS): a generic plan would guess one selectivity for every type and correlation id.
-READ_SELECTIVE = """
-WITH page AS (
-    SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
-           e.correlation_id, e.created_at
-    FROM agent_event_offsets o
-    JOIN agent_events e ON e.id = o.event_id
-    WHERE o.seq > $1 AND o.seq <= $6
-      AND ($2::text IS NULL OR e.target_agent_ids @> ARRAY[$2] OR coalesce(cardinality(e.target_agent_ids), 0) = 0)
-      AND ($3::text IS NULL OR e.event_type = $3)
-      AND ($4::uuid IS NULL OR e.correlation_id = $4)
-    ORDER BY o.seq
+# With a type or a correlation id, the same page, from whichever side is smaller, decided at run time (not
+# by the planner, whose estimates under the seed's RLS qual are off a hundredfold): a value with at most
+# RARE rows (counted from its index alone, up to RARE + 1) is read through its own index and matched to
+# its offsets, in a few hundred buffers however deep the cursor; any other value scans the window as
+# READ_AFTER does. The value's test (texteq, uuid_eq) is leakproof, so it may be an index condition under
+# row level security. One statement per column, so each cached plan keeps its index.
+RARE = 1000
+MATCHES = """($2::text IS NULL OR {0}.target_agent_ids @> ARRAY[$2]
+               OR coalesce(cardinality({0}.target_agent_ids), 0) = 0)
+          AND ($3::text IS NULL OR {0}.event_type = $3)
+          AND ($4::uuid IS NULL OR {0}.correlation_id = $4)"""
+READ_BY = """
+WITH n AS (SELECT count(*) AS n FROM (SELECT FROM agent_events c WHERE c.{col} = {arg} LIMIT {over}) c),
+rare AS MATERIALIZED (
+    SELECT r.id, r.source_agent_id, r.source_agent_type, r.event_type, r.payload, r.target_agent_ids,
+           r.correlation_id, r.created_at
+    FROM agent_events r
+    WHERE r.{col} = {arg} AND (SELECT n FROM n) <= {rare}
+),
+page AS (
+    SELECT * FROM (
+        (SELECT o.seq, r.*
+         FROM rare r JOIN agent_event_offsets o ON o.event_id = r.id
+         WHERE o.seq > $1 AND o.seq <= $6 AND {rare_matches}
+         ORDER BY o.seq
+         LIMIT $5)
+        UNION ALL
+        (SELECT o.seq, e.*
+         FROM agent_event_offsets o
+         CROSS JOIN LATERAL (
+            SELECT e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
+                   e.correlation_id, e.created_at
+            FROM agent_events e
+            WHERE e.id = o.event_id AND {window_matches}
+            LIMIT 1
+         ) e
+         WHERE o.seq > $1 AND o.seq <= $6 AND (SELECT n FROM n) > {rare}
+         ORDER BY o.seq
+         LIMIT $5)
+    ) either
+    ORDER BY seq
     LIMIT $5
 )
 SELECT t.tail, page.*
@@ -79,7 +102,12 @@ FROM (SELECT coalesce(max(seq), 0) AS tail FROM agent_event_offsets) t
 LEFT JOIN page ON true
 ORDER BY page.seq
 """
-CUSTOM_PLANS = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"
+READ_SELECTIVE = {
+    col: READ_BY.format(
+        col=col, arg=arg, over=RARE + 1, rare=RARE, rare_matches=MATCHES.format("r"), window_matches=MATCHES.format("e")
+    )
+    for col, arg in (("correlation_id", "$4::uuid"), ("event_type", "$3::text"))
+}
 GET_ONE = """
 SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
        e.correlation_id, e.created_at
@@ -210,15 +238,6 @@ async def tail(conn: asyncpg.Connection | asyncpg.Pool) -> int:
 EVENT_FIELDS = tuple(Event.__dataclass_fields__)
 
 
-@contextlib.asynccontextmanager
-async def _connection(conn: asyncpg.Connection | asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    if isinstance(conn, asyncpg.Pool):
-        async with conn.acquire() as own:
-            yield own
-    else:
-        yield conn
-
-
 async def page_after(
     conn: asyncpg.Connection | asyncpg.Pool,
     after: int,
@@ -232,15 +251,12 @@ async def page_after(
     statement), whichever is lower."""
     end = min(after + window, MAX_SEQ)
     args = (after, where.target, where.event_type, where.correlation_id, limit, end)
-    if where.event_type is None and where.correlation_id is None:
-        rows = await conn.fetch(READ_AFTER, *args)
-    elif not isinstance(conn, asyncpg.Pool) and conn.is_in_transaction():
-        await conn.execute(CUSTOM_PLANS)
-        rows = await conn.fetch(READ_SELECTIVE, *args)
+    if where.correlation_id is not None:
+        rows = await conn.fetch(READ_SELECTIVE["correlation_id"], *args)
+    elif where.event_type is not None:
+        rows = await conn.fetch(READ_SELECTIVE["event_type"], *args)
     else:
-        async with _connection(conn) as own, own.transaction():
-            await own.execute(CUSTOM_PLANS)
-            rows = await own.fetch(READ_SELECTIVE, *args)
+        rows = await conn.fetch(READ_AFTER, *args)
     top = int(rows[0]["tail"])
     events = [Event(**{k: r[k] for k in EVENT_FIELDS}) for r in rows if r["seq"] is not None]
     if len(events) == limit:

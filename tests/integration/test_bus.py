@@ -155,3 +155,36 @@ async def test_a_page_by_type_or_correlation_is_the_window_scans_page(pool: asyn
                 got = await bus.page_after(conn, after, where, limit=limit, window=window)
             assert got == bus.Page(want, cursor, tail), (where, after, window, limit)
             assert await bus.page_after(pool, after, where, limit=limit, window=window) == got
+
+
+async def test_a_common_type_or_correlation_pages_through_the_window_as_a_rare_one_does(pool: asyncpg.Pool) -> None:
+    """Past bus.RARE rows a value is read by scanning the window, at most bus.RARE through its own index:
+    both give the page the in-memory filter gives."""
+    common = uuid.uuid4()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO agent_events (source_agent_id, source_agent_type, event_type, payload, target_agent_ids,"
+            " correlation_id) SELECT 'test', 'worker', 'test.common', jsonb_build_object('i', g),"
+            " CASE WHEN g % 3 = 0 THEN '{}'::text[] ELSE ARRAY['agent-' || g % 2] END, $1"
+            " FROM generate_series(1, $2::int) g",
+            common,
+            bus.RARE + 50,
+        )
+        await bus.publish(conn, "test.uncommon", {}, correlation_id=common)
+        tail = await bus.sequence(conn)
+        everything = await bus.read_after(conn, 0, limit=100_000)
+    start = tail - bus.RARE - 51
+    filters = [
+        bus.Filter(event_type="test.common"),
+        bus.Filter(correlation_id=common),
+        bus.Filter(target="agent-1", correlation_id=common),
+        bus.Filter(event_type="test.uncommon", correlation_id=common),
+        bus.Filter(event_type="test.uncommon"),
+    ]
+    for where in filters:
+        for after, window, limit in ((start, 1000, 100), (start + 500, 100, 1000), (tail - 3, 1000, 100)):
+            end = min(after + window, tail)
+            want = [e for e in everything if after < e.seq <= end and where.matches(e)][:limit]
+            cursor = want[-1].seq if len(want) == limit else max(after, end)
+            got = await bus.page_after(pool, after, where, limit=limit, window=window)
+            assert got == bus.Page(want, cursor, tail), (where, after, window, limit)
