@@ -4,6 +4,7 @@ rollbacks never seen, and a page says how far it scanned."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 
@@ -125,3 +126,65 @@ async def test_a_page_scans_a_bounded_window_and_says_how_far(pool: asyncpg.Pool
         assert await bus.page_after(conn, 3, where) == bus.Page([], tail, tail)
         full = await bus.page_after(conn, 0, bus.Filter(event_type="test.quiet"), limit=2)
         assert [e.payload["i"] for e in full.events] == [0, 1] and full.next == full.events[-1].seq
+
+
+async def test_a_page_by_type_or_correlation_is_the_window_scans_page(pool: asyncpg.Pool) -> None:
+    """The statement for a type or a correlation id (planned from their own index when rare) answers what
+    the window scan answers: the same events, broadcasts included for a target, and the same cursor."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as conn:
+        for i in range(30):
+            targets = [] if i % 3 == 0 else [f"agent-{i % 2}"]
+            await bus.publish(conn, f"test.t{i % 4}", {"i": i}, targets=targets, correlation_id=(a, b, None)[i % 3])
+        tail = await bus.sequence(conn)
+        everything = await bus.read_after(conn, 0, limit=1000)
+    filters = [
+        bus.Filter(event_type="test.t1"),
+        bus.Filter(correlation_id=a),
+        bus.Filter(target="agent-1", event_type="test.t2"),
+        bus.Filter(target="agent-0", correlation_id=b),
+        bus.Filter(event_type="test.t3", correlation_id=a),
+        bus.Filter(event_type="test.none"),
+    ]
+    for where in filters:
+        for after, window, limit in ((0, 1000, 100), (0, 12, 100), (5, 1000, 2), (tail - 4, 1000, 100)):
+            end = min(after + window, tail)
+            want = [e for e in everything if after < e.seq <= end and where.matches(e)][:limit]
+            cursor = want[-1].seq if len(want) == limit else max(after, end)
+            async with pool.acquire() as conn, conn.transaction():
+                got = await bus.page_after(conn, after, where, limit=limit, window=window)
+            assert got == bus.Page(want, cursor, tail), (where, after, window, limit)
+            assert await bus.page_after(pool, after, where, limit=limit, window=window) == got
+
+
+async def test_a_common_type_or_correlation_pages_through_the_window_as_a_rare_one_does(pool: asyncpg.Pool) -> None:
+    """Past bus.RARE rows a value is read by scanning the window, at most bus.RARE through its own index:
+    both give the page the in-memory filter gives."""
+    common = uuid.uuid4()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO agent_events (source_agent_id, source_agent_type, event_type, payload, target_agent_ids,"
+            " correlation_id) SELECT 'test', 'worker', 'test.common', jsonb_build_object('i', g),"
+            " CASE WHEN g % 3 = 0 THEN '{}'::text[] ELSE ARRAY['agent-' || g % 2] END, $1"
+            " FROM generate_series(1, $2::int) g",
+            common,
+            bus.RARE + 50,
+        )
+        await bus.publish(conn, "test.uncommon", {}, correlation_id=common)
+        tail = await bus.sequence(conn)
+        everything = await bus.read_after(conn, 0, limit=100_000)
+    start = tail - bus.RARE - 51
+    filters = [
+        bus.Filter(event_type="test.common"),
+        bus.Filter(correlation_id=common),
+        bus.Filter(target="agent-1", correlation_id=common),
+        bus.Filter(event_type="test.uncommon", correlation_id=common),
+        bus.Filter(event_type="test.uncommon"),
+    ]
+    for where in filters:
+        for after, window, limit in ((start, 1000, 100), (start + 500, 100, 1000), (tail - 3, 1000, 100)):
+            end = min(after + window, tail)
+            want = [e for e in everything if after < e.seq <= end and where.matches(e)][:limit]
+            cursor = want[-1].seq if len(want) == limit else max(after, end)
+            got = await bus.page_after(pool, after, where, limit=limit, window=window)
+            assert got == bus.Page(want, cursor, tail), (where, after, window, limit)
