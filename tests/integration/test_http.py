@@ -37,6 +37,25 @@ async def test_readyz_when_ready(client: TestClient[Any, Any]) -> None:
     assert response.status == 200
 
 
+async def test_readyz_answers_from_memory_while_every_pooled_connection_is_busy(
+    client: TestClient[Any, Any],
+) -> None:
+    pool = client.app[POOL]
+    held = []
+    try:
+        while True:  # every connection the pool can give, so a query per probe would have to wait
+            try:
+                held.append(await pool.acquire(timeout=0.3))
+            except TimeoutError:
+                break
+        async with asyncio.timeout(1):
+            response = await client.get("/readyz")
+        assert response.status == 200, await response.text()
+    finally:
+        for conn in held:
+            await pool.release(conn)
+
+
 async def test_readyz_names_pending_migrations(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
     await pool.execute("DELETE FROM schema_migrations WHERE version = '0005_inbox_outbox'")
     try:
