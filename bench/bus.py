@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bus.py [--streams 200] [--events 1000] [--publishers 20]
                                   [--profile stacks.txt] (py-spy the service during the burst)
+                                  [--uvloop] (the service on uvloop, to measure it)
                                   (DATABASE_URL, else an embedded PostgreSQL in a temporary directory)
 
 Starts ``python app.py`` as a subprocess, opens the streams (every fourth one filtered on a target, so
@@ -261,6 +262,10 @@ async def burst(
 
 
 SERVER: list[subprocess.Popen[bytes]] = []
+UVLOOP = (
+    "import asyncio, runpy, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy());"
+    " sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def main() -> None:
@@ -270,12 +275,16 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=20)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--profile", type=Path, help="py-spy the service during the burst (raw stacks here)")
+    parser.add_argument("--uvloop", action="store_true", help="run the service on uvloop (must be installed)")
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "PORT": str(port), "DATA_DIR": data_dir, "JWT_SECRET": SECRET}
         log = open(Path(data_dir) / "app.log", "wb")
-        server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
+        command = [sys.executable, str(ROOT / "app.py")]
+        if args.uvloop:  # a measurement only: the service itself does not choose its loop here
+            command[1:] = ["-c", UVLOOP, str(ROOT / "app.py")]
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         SERVER.append(server)
         try:
             result = asyncio.run(

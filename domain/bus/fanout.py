@@ -111,8 +111,7 @@ class Reader:
         self.position = max(self.position, upto)
         for subscription in self.subscriptions:
             if not subscription.behind and subscription.scanned < self.position:
-                subscription.scanned = self.position
-                subscription.wake.set()
+                subscription.scanned = self.position  # taken with the queue: a quiet stream is not woken
 
     async def _catch_up(self, conn: asyncpg.Connection) -> None:
         await bus.sequence(conn)
