@@ -26,6 +26,8 @@ INSERT INTO agent_events (source_agent_id, source_agent_type, event_type, payloa
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id, created_at
 """
+# The same INSERT as the caller's role, in one statement that commits by itself (1110_bus_publish_as.sql).
+PUBLISH_AS = "SELECT agent_events_publish_as($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 SEQUENCE = "SELECT agent_events_sequence()"
 TAIL = "SELECT coalesce(max(seq), 0) FROM agent_event_offsets"
 # A page scans at most WINDOW offsets (an index range on seq), so a filter that matches rarely answers
@@ -189,6 +191,35 @@ async def publish(
     )
     event_id: uuid.UUID = row["id"]
     return event_id
+
+
+async def publish_as(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    role: str,
+    claims: str,
+    event_id: uuid.UUID,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    source_agent_id: str,
+    source_agent_type: str,
+    targets: Sequence[str] = (),
+    correlation_id: uuid.UUID | None = None,
+) -> None:
+    """Insert and commit an event as ``role`` with its JWT ``claims`` (row level security applies) in one
+    round trip. Outside a transaction only: it is a transaction of its own."""
+    await conn.execute(
+        PUBLISH_AS,
+        role,
+        claims,
+        event_id,
+        source_agent_id,
+        source_agent_type,
+        event_type,
+        payload,
+        list(targets),
+        correlation_id,
+    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 
 import asyncpg
@@ -24,6 +25,9 @@ from domain.bus import events as bus
 DEPTH = 256
 BATCH = 500
 POLL_S = 1.0
+# Rounds start at least this far apart: a burst of commits is numbered, fetched and written to each stream
+# in one round (one write per stream) instead of one round per commit, for at most this much latency.
+ROUND_S = 0.02
 
 
 class Subscription:
@@ -73,6 +77,17 @@ class Reader:
         self.position = 0
         self.subscriptions: set[Subscription] = set()
         self.closing = False
+        self._numbered: dict[uuid.UUID, asyncio.Future[bus.Event]] = {}
+
+    def expect(self, event_id: uuid.UUID) -> asyncio.Future[bus.Event]:
+        """A future the reader resolves with the event once it has fetched it with its seq. Call it before
+        the event's transaction commits (nothing can number it earlier), and ``forget`` it afterwards."""
+        future: asyncio.Future[bus.Event] = asyncio.get_running_loop().create_future()
+        self._numbered[event_id] = future
+        return future
+
+    def forget(self, event_id: uuid.UUID) -> None:
+        self._numbered.pop(event_id, None)
 
     def subscribe(self, where: bus.Filter, role: str) -> Subscription:
         subscription = Subscription(self, where, role)
@@ -91,11 +106,12 @@ class Reader:
         for event in events:
             for subscription in self.subscriptions:
                 subscription._offer(event)
+            if (future := self._numbered.pop(event.id, None)) is not None and not future.done():
+                future.set_result(event)
         self.position = max(self.position, upto)
         for subscription in self.subscriptions:
             if not subscription.behind and subscription.scanned < self.position:
-                subscription.scanned = self.position
-                subscription.wake.set()
+                subscription.scanned = self.position  # taken with the queue: a quiet stream is not woken
 
     async def _catch_up(self, conn: asyncpg.Connection) -> None:
         await bus.sequence(conn)
@@ -109,7 +125,12 @@ class Reader:
         """Read and fan out until closed; ``wake`` is set by the ``agent_events`` NOTIFY."""
         async with pool.acquire() as conn:
             self.position = await bus.sequence(conn)
+        loop = asyncio.get_running_loop()
+        began = -ROUND_S
         while not self.closing:
+            if (pause := began + ROUND_S - loop.time()) > 0:
+                await asyncio.sleep(pause)
+            began = loop.time()
             wake.clear()
             try:
                 async with pool.acquire() as conn:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 import logs
@@ -46,6 +47,7 @@ from handlers.api.bodies import (
 from handlers.keys import HUB, POOL, SUPERVISOR
 
 HEARTBEAT_S = 15.0
+NUMBERED_S = 2.0  # how long a publish waits for the bus reader to number its event before doing it itself
 PAGE = 100
 MAX_SEQ = bus.MAX_SEQ
 READER = web.AppKey("bus_reader", fanout.Reader)  # the process's one bus reader
@@ -95,37 +97,60 @@ EVENT_PAGE = {
 }
 
 
-async def _forged(conn: asyncpg.Connection, body: dict[str, Any], correlation: uuid.UUID | None) -> str | None:
+async def _forged(request: web.Request, body: dict[str, Any], correlation: uuid.UUID | None) -> str | None:
     """Why this event would pass for one of the service's own (a decision, a status), else None."""
     why = bus.reserved(body["source_agent_id"], body["event_type"])
     if why is None and correlation is not None:
-        approval = await approvals.get(conn, correlation)
+        async with as_caller(request) as conn:
+            approval = await approvals.get(conn, correlation)
         kind = body["event_type"].strip().casefold()
         if approval is not None and kind == continuation_event_type(approval.continuation_event_type).casefold():
             why = "this is the continuation event of an approval request: only its decision emits it"
     return why
 
 
+async def _numbered(request: web.Request, event_id: uuid.UUID, numbered: asyncio.Future[bus.Event]) -> bus.Event:
+    """The committed event with its seq: from the process's bus reader, which numbers and fetches every
+    burst of commits in one round (woken by their NOTIFY), so publishers share its statements. If the
+    LISTEN connection is down or the reader does not answer in time, numbered here (the sequencer's lock
+    is not held across anyone's transaction, so this waits at most for another sequencer run)."""
+    if request.app[HUB].listening.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(NUMBERED_S):
+                return await numbered
+    async with request.app[POOL].acquire() as conn:
+        await bus.sequence(conn)
+        return await bus.get(conn, event_id)
+
+
 @routes.post("/api/v1/events")
 async def publish(request: web.Request) -> web.Response:
+    """One statement as the caller commits the event (row level security applies); the bus reader then
+    answers with its seq."""
     body = await json_body(request, EVENT_IN)
     correlation = uuid.UUID(body["correlation_id"]) if body.get("correlation_id") else None
-    async with as_caller(request) as conn:
-        why = await _forged(conn, body, correlation)
-        if why is not None:
-            logs.event(
-                "bus.publish_refused",
-                logging.WARNING,
-                caller=caller(request).subject,
-                role=caller(request).role,
-                source_agent_id=body["source_agent_id"][:200],
-                event_type=body["event_type"][:200],
-                correlation_id=str(correlation) if correlation else None,
-                reason=why,
-            )
-            raise web.HTTPForbidden(reason=f"reserved: {why}")
-        event_id = await bus.publish(
-            conn,
+    who = caller(request)
+    why = await _forged(request, body, correlation)
+    if why is not None:
+        logs.event(
+            "bus.publish_refused",
+            logging.WARNING,
+            caller=who.subject,
+            role=who.role,
+            source_agent_id=body["source_agent_id"][:200],
+            event_type=body["event_type"][:200],
+            correlation_id=str(correlation) if correlation else None,
+            reason=why,
+        )
+        raise web.HTTPForbidden(reason=f"reserved: {why}")
+    reader, event_id = request.app[READER], uuid.uuid4()
+    numbered = reader.expect(event_id)  # before the commit: the reader cannot fetch it unawaited
+    try:
+        await bus.publish_as(
+            request.app[POOL],
+            who.role,
+            json.dumps(who.claims),
+            event_id,
             body["event_type"],
             body.get("payload") or {},
             targets=body.get("target_agent_ids") or [],
@@ -133,9 +158,9 @@ async def publish(request: web.Request) -> web.Response:
             source_agent_id=body["source_agent_id"],
             source_agent_type=body["source_agent_type"],
         )
-    async with request.app[POOL].acquire() as conn:  # after the commit: numbered without waiting on others
-        await bus.sequence(conn)
-        event = await bus.get(conn, event_id)
+        event = await _numbered(request, event_id, numbered)
+    finally:
+        reader.forget(event_id)
     return created(event.as_json())
 
 
@@ -146,6 +171,7 @@ async def page(request: web.Request) -> web.Response:
     where = bus.Filter(
         query_str(request, "target"), query_str(request, "event_type"), query_uuid(request, "correlation_id")
     )
+    await bus.sequence(request.app[POOL])  # what has committed is numbered: a caller reads its own writes
     async with as_caller(request) as conn:
         found = await bus.page_after(conn, after, where, limit=limit)
     return ok({"events": [e.as_json() for e in found.events], "next_cursor": found.next})
@@ -203,38 +229,40 @@ async def _follow(
     hub, reader = request.app[HUB], request.app[READER]
     expires = float(caller(request).claims.get("exp", 0)) or None
     loop = asyncio.get_running_loop()
+    end_at = loop.time() + (expires - time.time()) if expires is not None else math.inf
     beat_at = loop.time() + HEARTBEAT_S  # a fixed schedule: no wake-up (a busy bus) postpones it
+    # one timer per heartbeat (not a timeout per wake-up: a busy bus wakes every stream often)
+    timer = loop.call_at(min(beat_at, end_at), subscription.wake.set)
     told = last
-    while not (hub.closing or reader.closing) and (expires is None or time.time() < expires):
-        subscription.wake.clear()
-        more = False
-        if subscription.behind:  # the backlog, from the table as the caller, until caught up
-            async with as_caller(request) as conn:
-                found = await bus.page_after(conn, last, subscription.where, limit=PAGE)
-            for event in found.events:
-                await response.write(frame(event))  # waits while the client is slow
-                told = event.seq
-            last = max(last, found.next)
-            more = found.next < found.tail or not subscription.go_live(last)
-        else:
-            taken, reach = subscription.take()
-            fresh = [event for event in taken if event.seq > last]
-            if fresh:  # one write for all that is queued: a burst costs a write per wake, not per event
-                await response.write(b"".join(frame(event) for event in fresh))
-                last = told = fresh[-1].seq
-            last = max(last, reach)
-        if loop.time() >= beat_at:
-            await response.write(b": heartbeat\n\n" if told == last else b": heartbeat\n" + scanned(last))
-            told = last
-            beat_at = loop.time() + HEARTBEAT_S
-        if more:
-            continue
-        idle_s = beat_at - loop.time()
-        if expires is not None:
-            idle_s = min(idle_s, expires - time.time())
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(0.0, idle_s)):
+    try:
+        while not (hub.closing or reader.closing) and loop.time() < end_at:
+            subscription.wake.clear()
+            more = False
+            if subscription.behind:  # the backlog, from the table as the caller, until caught up
+                async with as_caller(request) as conn:
+                    found = await bus.page_after(conn, last, subscription.where, limit=PAGE)
+                for event in found.events:
+                    await response.write(frame(event))  # waits while the client is slow
+                    told = event.seq
+                last = max(last, found.next)
+                more = found.next < found.tail or not subscription.go_live(last)
+            else:
+                taken, reach = subscription.take()
+                fresh = [event for event in taken if event.seq > last]
+                if fresh:  # one write for all that is queued: a burst costs a write per wake, not per event
+                    await response.write(b"".join(frame(event) for event in fresh))
+                    last = told = fresh[-1].seq
+                last = max(last, reach)
+            if loop.time() >= beat_at:
+                await response.write(b": heartbeat\n\n" if told == last else b": heartbeat\n" + scanned(last))
+                told = last
+                beat_at = loop.time() + HEARTBEAT_S
+                timer.cancel()
+                timer = loop.call_at(min(beat_at, end_at), subscription.wake.set)
+            if not more:
                 await subscription.wake.wait()
+    finally:
+        timer.cancel()
 
 
 async def bus_reader(app: web.Application) -> AsyncIterator[None]:

@@ -148,6 +148,24 @@ async def test_a_dropped_listen_connection_is_re_established(client: TestClient[
         assert (await stream.events(1, deadline_s=10))[0]["event_type"] == "after.reconnect"
 
 
+async def test_publishes_are_answered_with_their_seq_also_while_the_listen_connection_is_down(
+    client: TestClient[Any, Any], pool: asyncpg.Pool
+) -> None:
+    """The process's bus reader numbers a publish and answers it; without the NOTIFY that wakes it, the
+    publish is numbered all the same (by the reader's poll, or by the publish itself after a while)."""
+    hub = client.app[HUB]
+    async with asyncio.timeout(5):
+        await hub.listening.wait()
+    live = await asyncio.gather(*(publish(client, event(f"live.{n}")) for n in range(5)))
+    assert await pool.fetchval("SELECT pg_terminate_backend($1)", hub.listener_pid)
+    async with asyncio.timeout(10):
+        cut = await asyncio.gather(*(publish(client, event(f"cut.{n}")) for n in range(5)))
+    answered = {e["event_type"]: e["seq"] for e in [*live, *cut]}
+    page = await client.get("/api/v1/events", params={"after": min(answered.values()) - 1}, headers=SERVICE)
+    stored = {e["event_type"]: e["seq"] for e in (await page.json())["events"]}
+    assert answered == stored and len(set(answered.values())) == 10
+
+
 async def test_stream_refuses_a_bad_resume_point_and_no_token(client: TestClient[Any, Any]) -> None:
     bad = await client.get("/api/v1/events/stream", headers={**SERVICE, "Last-Event-ID": "abc"})
     assert bad.status == 400

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.approvals import watch
 from domain.approvals.blocks import ActionId
 from domain.approvals.escalation import Step
 from jobs import outbox
-from tests.integration.approvals.conftest import CHANNEL, Harness
+from tests.integration.approvals.conftest import CHANNEL, Harness, eventually
 
 APPROVERS = {"high": ["U0LEAD", "S0SRE"], "critical": ["U0BOSS"]}
 ESCALATION = {"high": {"after_s": 900, "widen_after_s": 600}}
@@ -103,8 +104,9 @@ async def test_an_undeliverable_request_is_reported_once(harness: Harness) -> No
     approval_id = (await harness.create())["id"]
     await harness.deliver()
     assert await harness.pool.fetchval("SELECT status FROM outbox WHERE kind = 'slack.approval.post'") == "dead"
-    ready = await (await harness.client.get("/readyz")).json()
-    assert ready.get("approvals_undeliverable") == [approval_id], ready
+    await eventually(  # /readyz's database checks run in the background, every second
+        lambda: _ready(harness), lambda ready: ready.get("approvals_undeliverable") == [approval_id]
+    )
 
     now = await _created(harness, approval_id) + timedelta(seconds=30)
     assert await watch.escalate_due(harness.pool, now=now) == [(uuid.UUID(approval_id), Step.UNDELIVERABLE)]
@@ -120,5 +122,8 @@ async def test_an_undeliverable_request_is_reported_once(harness: Harness) -> No
 
     await harness.pool.execute("UPDATE outbox SET status = 'pending', attempts = 0 WHERE kind = 'slack.approval.post'")
     await harness.deliver()
-    ready = await (await harness.client.get("/readyz")).json()
-    assert "approvals_undeliverable" not in ready, "posted after a requeue: no longer reported"
+    await eventually(lambda: _ready(harness), lambda ready: "approvals_undeliverable" not in ready)
+
+
+async def _ready(harness: Harness) -> Any:
+    return await (await harness.client.get("/readyz")).json()

@@ -5,6 +5,7 @@ anywhere public: that one is built in the shape of Linear's webhook schema (Issu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -118,7 +119,10 @@ async def test_sentry_installation_is_recorded_and_a_deletion_shown_by_readyz(wo
     assert await world.pool.fetchval("SELECT status FROM sentry_installations") == "installed"
     await world.send.sentry(corpus_bytes("sentry", "installation.deleted.ipe"), "installation")
     assert await world.pool.fetchval("SELECT status FROM sentry_installations") == "deleted"
-    ready = await (await world.client.get("/readyz")).json()
+    deadline = time.monotonic() + 10  # /readyz's database checks run in the background, every second
+    while "sentry_installations_deleted" not in (ready := await (await world.client.get("/readyz")).json()):
+        assert time.monotonic() < deadline, ready
+        await asyncio.sleep(0.05)
     assert ready["sentry_installations_deleted"][0]["uuid"] == "7a485448-a9e2-4c85-8a3c-4f44175783c9"
 
 
