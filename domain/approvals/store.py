@@ -98,7 +98,7 @@ INSERT INTO agent_actions (agent_name, action_type, action_category, input_conte
 VALUES ($1, $2, 'approval', $3, $4, true, true, $5, $6, $7)
 """
 NOTIFY = "SELECT pg_notify($1, $2)"
-LOCK_FOR_VOTE, VOTE = voting.statements(COLUMNS)
+LOCK_FOR_VOTE, LOCK_FOR_VOTE_QUIET, VOTE = voting.statements(COLUMNS)
 # The outbox is internal (the API roles have no grants on it): when a request's transaction runs as the
 # caller's role for row level security, what follows its checked change runs as the service's owner.
 
@@ -209,17 +209,20 @@ async def decide(
     reason: str | None = None,
     edited_details: dict[str, Any] | None = None,
     reject_option: str | None = None,
+    announce_after_commit: bool = False,
 ) -> Outcome:
-    """One person's vote, from pending and not expired; call inside a transaction.
+    """One person's vote, from pending and not expired; call inside a transaction. With
+    ``announce_after_commit`` the transaction sends no NOTIFY: the caller announces the vote after its
+    commit (``approvals`` with the id, ``outbox``, ``agent_events``: db/listen.py Hub.announce).
 
     A reject rejects; approvals close the request once ``approvals.quorum`` distinct people approved.
     The requester never votes; a second vote of the same person counts once (the votes' primary key)."""
     if decision not in (Decision.APPROVED, Decision.REJECTED):
         raise ValueError(f"a person decides approved or rejected, not {decision}")
-    locked = await conn.fetchrow(LOCK_FOR_VOTE, approval_id)
+    locked = await conn.fetchrow(LOCK_FOR_VOTE_QUIET if announce_after_commit else LOCK_FOR_VOTE, approval_id)
     if locked is None:
         return Outcome(False, await get(conn, approval_id), Vote.CLOSED)
-    approval = _approval({k: locked[k] for k in locked.keys() if k not in ("requested_by", "quorum")})
+    approval = _approval({k: locked[k] for k in locked.keys() if k not in ("requested_by", "quorum", "set_config")})
     if locked["requested_by"] == by:
         return Outcome(False, approval, Vote.SELF)
     approve = decision == Decision.APPROVED

@@ -11,10 +11,12 @@ count in the locking statement would miss a vote committed while it waited for t
 
 from __future__ import annotations
 
+from db.listen import AFTER_COMMIT
+
 LOCK_FOR_VOTE_TEMPLATE = """
 SELECT {columns},
        (SELECT requested_by FROM approval_request_extras x WHERE x.approval_id = a.id) AS requested_by,
-       (SELECT config_value FROM agent_swarm_config WHERE config_key = 'approvals.quorum') AS quorum
+       (SELECT config_value FROM agent_swarm_config WHERE config_key = 'approvals.quorum') AS quorum{quiet}
 FROM approval_requests a
 WHERE a.id = $1 AND a.status = 'pending' AND a.expires_at > now()
 FOR UPDATE OF a
@@ -78,7 +80,8 @@ WITH cast_vote AS (
 )
 SELECT t.vote AS cast, t.approvals, k.edited_details AS kept_edit, k.reject_option AS kept_option,
        k.remembered_from, {d_columns},
-       CASE WHEN d.id IS NOT NULL THEN pg_notify('approvals', d.id::text) END AS notified
+       CASE WHEN d.id IS NOT NULL AND current_setting('swarm.notify', true) IS DISTINCT FROM 'after_commit'
+            THEN pg_notify('approvals', d.id::text) END AS notified
 FROM (SELECT 1) one
 LEFT JOIN tally t ON true
 LEFT JOIN decided d ON true
@@ -86,11 +89,14 @@ LEFT JOIN kept k ON true
 """
 
 
-def statements(columns: str) -> tuple[str, str]:
-    """(LOCK_FOR_VOTE, VOTE) for the request's ``columns`` (store.COLUMNS); ``VOTE`` names them ``d_<column>``."""
+def statements(columns: str) -> tuple[str, str, str]:
+    """(LOCK_FOR_VOTE, LOCK_FOR_VOTE_QUIET, VOTE) for the request's ``columns`` (store.COLUMNS); ``VOTE``
+    names them ``d_<column>``. The quiet lock also leaves every NOTIFY of its transaction out, for a caller
+    that announces the vote after its commit (db/listen.py)."""
     names = [c.strip() for c in columns.split(",")]
-    lock = LOCK_FOR_VOTE_TEMPLATE.format(columns=", ".join(f"a.{n}" for n in names))
+    lock = LOCK_FOR_VOTE_TEMPLATE.format(columns=", ".join(f"a.{n}" for n in names), quiet="")
+    quiet = LOCK_FOR_VOTE_TEMPLATE.format(columns=", ".join(f"a.{n}" for n in names), quiet=f", {AFTER_COMMIT}")
     vote = VOTE_TEMPLATE.format(
         a_columns=", ".join(f"a.{n}" for n in names), d_columns=", ".join(f"d.{n} AS d_{n}" for n in names)
     )
-    return lock, vote
+    return lock, quiet, vote

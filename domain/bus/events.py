@@ -19,6 +19,8 @@ from typing import Any
 
 import asyncpg
 
+from db.listen import AFTER_COMMIT
+
 # NOTIFY on commit by the offsets trigger (0006_event_offsets.sql): a wake-up, the rows are the truth.
 CHANNEL = "agent_events"
 PUBLISH = """
@@ -26,8 +28,11 @@ INSERT INTO agent_events (source_agent_id, source_agent_type, event_type, payloa
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id, created_at
 """
-# The same INSERT as the caller's role, in one statement that commits by itself (1110_bus_publish_as.sql).
-PUBLISH_AS = "SELECT agent_events_publish_as($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+# The same INSERT as the caller's role, in one statement that commits by itself (1110_bus_publish_as.sql),
+# with no NOTIFY inside it: the caller announces it after (db/listen.py Hub.announce).
+PUBLISH_AS = f"""
+SELECT agent_events_publish_as($1, $2, $3, $4, $5, $6, $7, $8, $9) FROM (SELECT {AFTER_COMMIT}) quiet
+"""
 SEQUENCE = "SELECT agent_events_sequence()"
 TAIL = "SELECT coalesce(max(seq), 0) FROM agent_event_offsets"
 # A page scans at most WINDOW offsets (an index range on seq), so a filter that matches rarely answers

@@ -158,6 +158,7 @@ async def publish(request: web.Request) -> web.Response:
             source_agent_id=body["source_agent_id"],
             source_agent_type=body["source_agent_type"],
         )
+        request.app[HUB].announce(bus.CHANNEL)
         event = await _numbered(request, event_id, numbered)
     finally:
         reader.forget(event_id)

@@ -20,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import logs
+from db.listen import Hub
 from db.transactions import run_in_transaction
 from domain.approvals import store as approvals
 from domain.approvals import watch
@@ -37,7 +38,8 @@ from domain.approvals.edits import edit_modal, values_from
 from domain.approvals.extras import extras
 from domain.approvals.policy import approvers_for, judge, may_decide
 from domain.approvals.rules import Approval, Decision, InvalidField, is_open, parse_reason, why_closed
-from handlers.keys import CONFIG, GROUP_MEMBERS, POOL
+from domain.bus import events as bus
+from handlers.keys import CONFIG, GROUP_MEMBERS, HUB, POOL
 from handlers.slack.bolt import FAST_PATHS
 from integrations.slack import client as slack_api
 from jobs import outbox
@@ -104,10 +106,13 @@ async def decide_click(
     from_message: bool = True,
     edited_details: dict[str, Any] | None = None,
     reject_option: str | None = None,
+    hub: Hub | None = None,
 ) -> bool:
     """Check, authorise and record one person's decision; explain to them when it does not count.
 
-    ``from_message``: the click was on a message (else App Home), in ``channel`` when known."""
+    ``from_message``: the click was on a message (else App Home), in ``channel`` when known. With ``hub``
+    the vote's transaction sends no NOTIFY (its commit then shares a WAL flush with the other clicks') and
+    the vote is announced after the commit."""
     approval_id = _parse_id(raw_id)
     found = await watch.for_click(pool, approval_id) if approval_id else None
     if approval_id is None or found is None:
@@ -141,6 +146,7 @@ async def decide_click(
             reason=reason,
             edited_details=edited_details,
             reject_option=reject_option,
+            announce_after_commit=hub is not None,
         )
         note = VOTE_NOTES.get(outcome.vote)
         if note is not None:
@@ -159,6 +165,11 @@ async def decide_click(
 
     # Slack was acked already: a deadlock with an agent's transaction must not lose the decision.
     outcome = await run_in_transaction(pool, record, name="approvals.decide")
+    if hub is not None:
+        hub.announce(outbox.CHANNEL)
+        if outcome.won:
+            hub.announce(approvals.NOTIFY_CHANNEL, str(approval_id))
+            hub.announce(bus.CHANNEL)
     logs.event("slack.approvals.decided" if outcome.won else f"slack.approvals.vote_{outcome.vote.value}", **fields)
     return outcome.won
 
@@ -216,6 +227,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             channel=_channel_of(body),
             decision=Decision.APPROVED,
             from_message=_from_message(body),
+            hub=app[HUB],
         )
 
     app.setdefault(FAST_PATHS, {})[ActionId.APPROVE] = approve_now
@@ -231,6 +243,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             channel=_channel_of(body),
             decision=Decision.APPROVED,
             from_message=_from_message(body),
+            hub=app[HUB],
         )
 
     @bolt.block_action(ActionId.REJECT)
@@ -293,6 +306,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             decision=Decision.APPROVED,
             from_message=from_message,
             edited_details=values,
+            hub=app[HUB],
         )
 
     @bolt.view_submission(CallbackId.REJECT_REASON)
@@ -321,4 +335,5 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             reason=reason or option,
             from_message=from_message,
             reject_option=option,
+            hub=app[HUB],
         )
