@@ -27,7 +27,7 @@ BATCH = 500
 POLL_S = 1.0
 # Rounds start at least this far apart: a burst of commits is numbered, fetched and written to each stream
 # in one round (one write per stream) instead of one round per commit, for at most this much latency.
-ROUND_S = 0.02
+ROUND_S = 0.01
 
 
 class Subscription:
