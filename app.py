@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import sentry_sdk
-import uvloop
 from aiohttp import web
 
 import logs
@@ -210,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
             port=config.port,
             access_log=None,
             shutdown_timeout=30,
-            loop=uvloop.new_event_loop(),
             print=lambda msg: logs.event("http.listening", host=config.host, port=config.port),
         )
         return 0
