@@ -45,8 +45,10 @@ WITH src AS MATERIALIZED (
                 WHEN (h >> 24) % 100 < 60 THEN md5('corr-' || (g / 10))::uuid END,
            $1::timestamptz - make_interval(secs => ($4 - g) * 0.5)
     FROM src
+    RETURNING id, event_type, correlation_id
 )
-INSERT INTO agent_event_offsets (event_id, seq) SELECT id, g FROM src
+INSERT INTO agent_event_offsets (event_id, seq, event_type, correlation_id)
+SELECT src.id, src.g, e.event_type, e.correlation_id FROM src JOIN e USING (id)
 """
 LOAD_APPROVALS = """
 INSERT INTO approval_requests (agent_name, action_type, action_details, risk_level, status, resolved_by,

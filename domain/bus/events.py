@@ -61,47 +61,26 @@ FROM (SELECT coalesce(max(seq), 0) AS tail FROM agent_event_offsets) t
 LEFT JOIN page ON true
 ORDER BY page.seq
 """
-# With a type or a correlation id, the same page, from whichever side is smaller, decided at run time (not
-# by the planner, whose estimates under the seed's RLS qual are off a hundredfold): a value with at most
-# RARE rows (counted from its index alone, up to RARE + 1) is read through its own index and matched to
-# its offsets, in a few hundred buffers however deep the cursor; any other value scans the window as
-# READ_AFTER does. The value's test (texteq, uuid_eq) is leakproof, so it may be an index condition under
-# row level security. One statement per column, so each cached plan keeps its index.
-RARE = 1000
-MATCHES = """($2::text IS NULL OR {0}.target_agent_ids @> ARRAY[$2]
-               OR coalesce(cardinality({0}.target_agent_ids), 0) = 0)
-          AND ($3::text IS NULL OR {0}.event_type = $3)
-          AND ($4::uuid IS NULL OR {0}.correlation_id = $4)"""
+# With a type or a correlation id, the same page through the offsets' own copy of the value
+# (1080_offsets_by_type_and_correlation.sql): an index range on (value, seq), then one primary-key lookup
+# per offset for the rest of the filter and the row itself. The value's test (texteq, uuid_eq) is
+# leakproof, so it stays an index condition under row level security. One statement per column, so each
+# cached plan keeps its index.
 READ_BY = """
-WITH n AS (SELECT count(*) AS n FROM (SELECT FROM agent_events c WHERE c.{col} = {arg} LIMIT {over}) c),
-rare AS MATERIALIZED (
-    SELECT r.id, r.source_agent_id, r.source_agent_type, r.event_type, r.payload, r.target_agent_ids,
-           r.correlation_id, r.created_at
-    FROM agent_events r
-    WHERE r.{col} = {arg} AND (SELECT n FROM n) <= {rare}
-),
-page AS (
-    SELECT * FROM (
-        (SELECT o.seq, r.*
-         FROM rare r JOIN agent_event_offsets o ON o.event_id = r.id
-         WHERE o.seq > $1 AND o.seq <= $6 AND {rare_matches}
-         ORDER BY o.seq
-         LIMIT $5)
-        UNION ALL
-        (SELECT o.seq, e.*
-         FROM agent_event_offsets o
-         CROSS JOIN LATERAL (
-            SELECT e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
-                   e.correlation_id, e.created_at
-            FROM agent_events e
-            WHERE e.id = o.event_id AND {window_matches}
-            LIMIT 1
-         ) e
-         WHERE o.seq > $1 AND o.seq <= $6 AND (SELECT n FROM n) > {rare}
-         ORDER BY o.seq
-         LIMIT $5)
-    ) either
-    ORDER BY seq
+WITH page AS (
+    SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
+           e.correlation_id, e.created_at
+    FROM agent_event_offsets o
+    CROSS JOIN LATERAL (
+        SELECT * FROM agent_events e
+        WHERE e.id = o.event_id
+          AND ($2::text IS NULL OR e.target_agent_ids @> ARRAY[$2] OR coalesce(cardinality(e.target_agent_ids), 0) = 0)
+          AND ($3::text IS NULL OR e.event_type = $3)
+          AND ($4::uuid IS NULL OR e.correlation_id = $4)
+        LIMIT 1
+    ) e
+    WHERE o.{col} = {arg} AND o.seq > $1 AND o.seq <= $6
+    ORDER BY o.seq
     LIMIT $5
 )
 SELECT t.tail, page.*
@@ -110,10 +89,7 @@ LEFT JOIN page ON true
 ORDER BY page.seq
 """
 READ_SELECTIVE = {
-    col: READ_BY.format(
-        col=col, arg=arg, over=RARE + 1, rare=RARE, rare_matches=MATCHES.format("r"), window_matches=MATCHES.format("e")
-    )
-    for col, arg in (("correlation_id", "$4::uuid"), ("event_type", "$3::text"))
+    col: READ_BY.format(col=col, arg=arg) for col, arg in (("correlation_id", "$4::uuid"), ("event_type", "$3::text"))
 }
 GET_ONE = """
 SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
