@@ -43,6 +43,7 @@ from handlers.api import runbooks as runbooks_api
 from handlers.api import settings as settings_api
 from handlers.api import sweeps as sweeps_api
 from handlers.keys import CONFIG, DSN, HUB, INBOX_WAKEUP, POOL, SUPERVISOR, WIRING
+from handlers.slack.bolt import FAST_TASKS
 from integrations.linear import client as linear_client
 from integrations.slack import client as slack_client
 from jobs import inbox, inbox_worker, outbox, scheduler
@@ -111,6 +112,11 @@ async def freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+def answering(app: web.Application) -> bool:
+    """A burst of answers is being made: more than 8 webhook requests, or Slack clicks still deciding."""
+    return app[INBOX_WAKEUP].busy or len(app.get(FAST_TASKS, ())) > inbox_worker.BUSY_AT
+
+
 async def close_hub(app: web.Application) -> None:
     app[HUB].close()  # long-polls and streams end now instead of holding the shutdown
 
@@ -124,7 +130,7 @@ async def background_jobs(app: web.Application) -> AsyncIterator[None]:
     ctx = outbox.Context(pool=pool, config=config, handlers=wiring.outbox)
     wake = app[HUB].subscribe(outbox.CHANNEL)
     names = ["outbox"]
-    supervisor.start("outbox", lambda: outbox.run_worker(ctx, wake))
+    supervisor.start("outbox", lambda: outbox.run_worker(ctx, wake, busy=lambda: answering(app)))
     wakeup = app[INBOX_WAKEUP]
     for n in range(len(wakeup.events)):
         names.append(f"inbox:{n}")

@@ -243,14 +243,31 @@ async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
     return len(rows)
 
 
-async def run_worker(ctx: Context, wake: asyncio.Event, poll_s: float = 1.0) -> None:
+YIELD_S = 0.02
+MAX_YIELDS = 25  # a burst defers the outbox by at most half a second per batch
+
+
+async def _yield_to(busy: Callable[[], bool]) -> None:
+    """While answers are being made (a webhook burst, a burst of Slack clicks), give them the cores: wait
+    for the burst to pass, at most ``MAX_YIELDS`` short waits, so the outbox is slowed, never stopped."""
+    for _ in range(MAX_YIELDS):
+        if not busy():
+            return
+        await asyncio.sleep(YIELD_S)
+
+
+async def run_worker(
+    ctx: Context, wake: asyncio.Event, poll_s: float = 1.0, busy: Callable[[], bool] = lambda: False
+) -> None:
     """Deliver forever: woken by ``wake`` (the hub's NOTIFY on insert, channel ``outbox``), and every
-    ``poll_s`` for retries that fall due and for whatever a lost notification would have said."""
+    ``poll_s`` for retries that fall due and for whatever a lost notification would have said. Each batch
+    waits for a burst of answers to pass first (``busy``), for at most half a second."""
     while True:
         wake.clear()
         try:
+            await _yield_to(busy)
             while await deliver_due(ctx) == BATCH:
-                pass
+                await _yield_to(busy)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -75,6 +75,48 @@ async def test_delivers_and_records_the_result(ctx: outbox.Context) -> None:
     assert await outbox.deliver_due(ctx) == 0
 
 
+async def test_the_outbox_waits_for_a_burst_of_answers_to_pass_but_is_never_stopped(ctx: outbox.Context) -> None:
+    """While answers are being made the worker waits (in short steps) before a batch; a burst that never
+    ends holds it at most MAX_YIELDS steps per batch, so the row is still delivered."""
+    asked = 0
+
+    def burst_then_calm() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked <= 3
+
+    async with ctx.pool.acquire() as conn:
+        await outbox.enqueue(conn, "test.ok", {"n": "calm"})
+        await outbox.enqueue(conn, "test.ok", {"n": "endless"})
+    worker = asyncio.create_task(outbox.run_worker(ctx, asyncio.Event(), poll_s=3600, busy=burst_then_calm))
+    try:
+        async with asyncio.timeout(10):
+            while CALLS["calm"] == 0:
+                await asyncio.sleep(0.01)
+        assert asked == 4, "asked until the burst passed, then delivered"
+    finally:
+        worker.cancel()
+    asked = 0
+
+    def endless() -> bool:
+        nonlocal asked
+        asked += 1
+        return True
+
+    await ctx.pool.execute(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = now(), locked_until = NULL WHERE kind = 'test.ok'"
+    )
+    CALLS.clear()
+    worker = asyncio.create_task(outbox.run_worker(ctx, asyncio.Event(), poll_s=3600, busy=endless))
+    try:
+        async with asyncio.timeout(10):
+            while CALLS["endless"] == 0:
+                await asyncio.sleep(0.01)
+        assert asked == outbox.MAX_YIELDS
+    finally:
+        worker.cancel()
+
+
 async def test_retry_later_waits_without_burning_attempts(ctx: outbox.Context) -> None:
     async with ctx.pool.acquire() as conn:
         await outbox.enqueue(conn, "test.rate_limited", {})
