@@ -37,6 +37,7 @@ import asyncpg
 from bench import cpu
 from bench.load import Result, closed_loop, open_loop
 from bench.mix import SECRETS, Mix, Sent
+from bench.table import show, table
 
 ROOT = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-jwt-secret-that-is-long-enough-for-hs256-0123456789"
@@ -331,57 +332,6 @@ async def closed_loop_health(base: str, plan: Plan) -> float:
     return latencies[len(latencies) // 2]
 
 
-def table(
-    svc: dict[str, Any], base: dict[str, dict[str, Result]], plan: Plan, base_cpu: dict[str, dict[str, Any]]
-) -> list[dict[str, Any]]:
-    s, b2 = svc["results"], base["b2"]
-    rows: list[dict[str, Any]] = []
-
-    def row(figure: str, mine: float, theirs: float | None, goal: str, met: bool | None, unit: str) -> None:
-        ratio = mine / theirs if theirs else None
-        rows.append(dict(figure=figure, service=mine, baseline=theirs, ratio=ratio, goal=goal, met=met, unit=unit))
-
-    for name in ("b0", "b1", "b2"):
-        row(f"ceiling vs {name.upper()} (deliveries/s)", s["ceiling"].rate, base[name]["ceiling"].rate, "", None, "/s")
-    accept = s["ceiling"].rate / b2["ceiling"].rate if b2["ceiling"].rate else 0
-    row("accepting a webhook vs B2", s["ceiling"].rate, b2["ceiling"].rate, ">= 0.8x", accept >= 0.8, "/s")
-    processed = s["ceiling"].sent / (s["ceiling"].elapsed_s + svc["drain_s"])
-    row("processing vs B2", processed, b2["ceiling"].rate, ">= 0.5x", processed >= 0.5 * b2["ceiling"].rate, "/s")
-    for load in plan.loads:
-        key = f"open@{int(load * 100)}"
-        p99 = s[key].p(99)
-        goal, met = ("<= 25 ms", p99 <= 25) if key == "open@50" else ("", None)
-        row(f"answer p99 at {int(load * 100)}% of ceiling", p99, b2[key].p(99), goal, met, "ms")
-    e2e = svc["e2e"].get("p99")
-    if e2e is not None:
-        row("end to end p99 (arrival -> processed)", float(e2e), None, "<= 100 ms", float(e2e) <= 100, "ms")
-    for part in ("service", "postgres"):
-        mine, theirs = svc["cpu_ms"].get(part), base_cpu.get("b2", {}).get(part)
-        if mine is not None:
-            row(f"CPU per delivery, {part} (ms, accept + process)", mine, theirs, "", None, "ms")
-    row("peak RSS during ingest", svc["peak_rss_mb"], None, "<= 150 MB", svc["peak_rss_mb"] <= 150, "MB")
-    row("start to ready (DATABASE_URL, migrations)", svc["ready_s"], None, "", None, "s")
-    return rows
-
-
-def show(rows: list[dict[str, Any]]) -> str:
-    def fmt(x: Any) -> str:
-        if x is None:
-            return "-"
-        if isinstance(x, bool):
-            return "yes" if x else "NO"
-        return f"{x:,.2f}" if isinstance(x, float) else str(x)
-
-    header = f"{'figure':<44} {'service':>10} {'baseline':>10} {'ratio':>7} {'goal':>9} {'met?':>5}"
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        lines.append(
-            f"{r['figure']:<44} {fmt(r['service']):>10} {fmt(r['baseline']):>10} {fmt(r['ratio']):>7} "
-            f"{r['goal'] or '-':>9} {fmt(r['met']):>5}"
-        )
-    return "\n".join(lines)
-
-
 async def main_async(quick: bool, out: Path | None, profile: Path | None = None) -> int:
     from tests.fakes.linear import fake_linear
     from tests.fakes.slack import fake_slack
@@ -397,7 +347,7 @@ async def main_async(quick: bool, out: Path | None, profile: Path | None = None)
             dsn = await fresh_database(server_url)
             svc = await service(plan, dsn, slack.url, linear.url, profile)
             failures = await check(dsn, svc["sent"])
-    rows = table(svc, bases, plan, base_cpu)
+    rows = table(svc, bases, plan.loads, base_cpu)
     print(show(rows))
     print(f"answers: {svc['sent'].answers}")
     report = {
