@@ -1,8 +1,9 @@
 """The inbox workers: stored webhook deliveries processed after the answer, in order per key.
 
-A worker claims a batch in one statement: the oldest ``received`` rows whose ``order_key`` it could take a
-transaction-scoped advisory lock for (``pg_try_advisory_xact_lock``; keys another batch holds are skipped),
-every received row of those keys in id order, ``FOR UPDATE SKIP LOCKED``. So several workers, in several
+A worker claims a batch in one statement (``inbox_claim``, db/migrations/1130): among the oldest
+``CANDIDATES`` received rows, those whose ``order_key`` it could take a transaction-scoped advisory lock
+for (``pg_try_advisory_xact_lock``; keys another batch holds are skipped) and those without a key, in id
+order, ``FOR UPDATE SKIP LOCKED``. A key's rows among the oldest are its oldest, so several workers, in several
 replicas, never process one key's deliveries at once nor out of order; a row without a key orders against
 nothing. The batch runs in ONE transaction with one commit, first all of it under one savepoint; when
 any delivery fails, that is rolled back and each delivery (or a run of consecutive deliveries of one key
@@ -39,27 +40,9 @@ BUSY_AT = 8  # webhook requests being answered above which only one worker claim
 POLL_S = 1.0
 CANDIDATES = 512  # how far past the queue's head a batch looks for keys nobody holds
 
-# Keys are tried in the order of their oldest received row, and only until $4 are held: keys another
-# batch holds are passed over (never locked here), so concurrent workers spread over the queue's head.
-CLAIM = """
-WITH candidates AS MATERIALIZED (
-    SELECT id, order_key FROM webhook_deliveries WHERE status = 'received' ORDER BY id LIMIT $2
-), keys AS MATERIALIZED (
-    SELECT k.order_key
-    FROM (SELECT order_key, min(id) AS oldest FROM candidates WHERE order_key IS NOT NULL
-          GROUP BY order_key ORDER BY oldest) k
-    WHERE pg_try_advisory_xact_lock(hashtextextended($3 || k.order_key, 0))
-    LIMIT $4
-)
-SELECT d.id, d.source, d.delivery_id, d.event_type, d.action, d.body, d.received_at, d.order_key
-FROM webhook_deliveries d
-WHERE d.status = 'received'
-  AND (d.order_key IN (SELECT order_key FROM keys)
-       OR (d.order_key IS NULL AND d.id IN (SELECT id FROM candidates WHERE order_key IS NULL)))
-ORDER BY d.id
-LIMIT $1
-FOR UPDATE OF d SKIP LOCKED
-"""
+# The claim's one statement (db/migrations/1130_inbox_claim.sql): the oldest received rows whose keys
+# another batch does not hold, with every received row of the keys it takes, FOR UPDATE SKIP LOCKED.
+CLAIM = "SELECT * FROM inbox_claim($1, $2, $3, $4)"
 DONE = """
 UPDATE webhook_deliveries d
 SET status = u.status, processed_at = clock_timestamp(), attempts = d.attempts + 1, last_error = NULL,
