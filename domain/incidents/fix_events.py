@@ -30,10 +30,23 @@ INSERT INTO linear_own_changes (identifier, updated_at, operation) VALUES ('comm
 ON CONFLICT DO NOTHING
 """
 IS_OWN_COMMENT = "SELECT EXISTS (SELECT 1 FROM linear_own_changes WHERE identifier = 'comment:' || $1)"
-# The Linear team keys this service knows: of its mappings, its fix rows and the routing setting.
+# The Linear team keys this service knows: of its mappings, its fix rows and the routing setting. The
+# distinct keys of each table are walked by index, one probe per key (a plain DISTINCT read every row of
+# both tables for every pull request).
 KNOWN_TEAMS = """
-SELECT team_key FROM sentry_error_mappings WHERE team_key IS NOT NULL
-UNION SELECT team_key FROM fix_metrics WHERE team_key IS NOT NULL
+WITH RECURSIVE m(team_key) AS (
+    (SELECT team_key FROM sentry_error_mappings WHERE team_key IS NOT NULL ORDER BY team_key LIMIT 1)
+    UNION ALL
+    SELECT (SELECT s.team_key FROM sentry_error_mappings s WHERE s.team_key > m.team_key ORDER BY s.team_key LIMIT 1)
+    FROM m WHERE m.team_key IS NOT NULL
+), f(team_key) AS (
+    (SELECT team_key FROM fix_metrics WHERE team_key IS NOT NULL ORDER BY team_key LIMIT 1)
+    UNION ALL
+    SELECT (SELECT x.team_key FROM fix_metrics x WHERE x.team_key > f.team_key ORDER BY x.team_key LIMIT 1)
+    FROM f WHERE f.team_key IS NOT NULL
+)
+SELECT team_key FROM m WHERE team_key IS NOT NULL
+UNION SELECT team_key FROM f WHERE team_key IS NOT NULL
 UNION SELECT r.value FROM agent_swarm_config c, jsonb_each_text(c.config_value -> 'sentry_projects') r
       WHERE c.config_key = 'linear.routing' AND jsonb_typeof(c.config_value -> 'sentry_projects') = 'object'
 """

@@ -179,3 +179,34 @@ async def test_linear_sla_breach_raises_the_severity_once(world: World) -> None:
     assert await world.pool.fetchval("SELECT severity FROM infrastructure_incidents") == "critical"
     await world.drain()
     assert "severity raised high -> critical" in world.slack.called("chat.postMessage")[-1].args["text"]
+
+
+TEAM_ROWS_READ = """
+SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) FROM pg_stat_xact_user_tables
+WHERE relname IN ('sentry_error_mappings', 'fix_metrics')
+"""
+
+
+async def test_known_teams_come_from_mappings_fix_rows_and_routing_by_index_not_by_reading_every_row(
+    world: World,
+) -> None:
+    """A pull request asks which Linear team keys exist; with thousands of fix rows the answer reads a few
+    index entries per distinct key, not every row (it read all 6,000 here, for every pull request)."""
+    await world.pool.execute(
+        "INSERT INTO fix_metrics (error_type, team_key) SELECT 'KeyError', (ARRAY['ENG', 'OPS', NULL])[1 + g % 3]"
+        " FROM generate_series(1, 6000) g"
+    )
+    await world.pool.execute(
+        "INSERT INTO sentry_error_mappings (sentry_issue_id, linear_issue_id, error_type, team_key)"
+        " VALUES ('s-1', 'MOB-1', 'KeyError', 'MOB')"
+    )
+    await world.pool.execute(
+        'UPDATE agent_swarm_config SET config_value = \'{"sentry_projects": {"web": "WEB"}}\''
+        " WHERE config_key = 'linear.routing'"
+    )
+    async with world.pool.acquire() as conn, conn.transaction():
+        before = await conn.fetchval(TEAM_ROWS_READ)
+        teams = await fix_events.known_teams(conn)
+        read = await conn.fetchval(TEAM_ROWS_READ) - before
+    assert teams == {"ENG", "OPS", "MOB", "WEB"}
+    assert read < 50, f"{read} rows read for 4 team keys"
