@@ -113,8 +113,10 @@ async def freeze_startup_objects(app: web.Application) -> None:
 
 
 def answering(app: web.Application) -> bool:
-    """A burst of answers is being made: more than 8 webhook requests, or Slack clicks still deciding."""
-    return app[INBOX_WAKEUP].busy or len(app.get(FAST_TASKS, ())) > inbox_worker.BUSY_AT
+    """A burst is being answered or processed: more than 8 webhook requests, Slack clicks still deciding,
+    or more stored deliveries waiting than a batch holds (their incidents come before the outbox's posts)."""
+    wakeup = app[INBOX_WAKEUP]
+    return wakeup.busy or wakeup.backlog or len(app.get(FAST_TASKS, ())) > inbox_worker.BUSY_AT
 
 
 async def close_hub(app: web.Application) -> None:

@@ -63,6 +63,7 @@ class Wakeup:
     --quick``), while deliveries processed per second stayed the same: the two paths share two cores."""
 
     def __init__(self, workers: int = WORKERS, busy_at: int = BUSY_AT) -> None:
+        self.backlog = False  # the last claim came back full: more deliveries wait than a batch holds
         self.events = [asyncio.Event() for _ in range(workers)]
         self.idle: list[int] = []
         self.answering = 0
@@ -278,8 +279,9 @@ async def run_worker(pool: asyncpg.Pool, router: Router, wakeup: Wakeup, worker:
     while True:
         event.clear()
         try:
-            while wakeup.may_claim(worker) and await drain_once(pool, router) > 0:
-                pass
+            while wakeup.may_claim(worker) and (claimed := await drain_once(pool, router)) > 0:
+                wakeup.backlog = claimed == BATCH
+            wakeup.backlog = False
         except asyncio.CancelledError:
             raise
         except Exception:

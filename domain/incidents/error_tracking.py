@@ -219,13 +219,11 @@ async def on_events(conn: asyncpg.Connection, events: list[SentryEvent], *, now:
     await locks.xact_lock(conn, locks.incident("sentry", first.issue_id))
     counted = await sentry_mappings.record_event(conn, first.issue_id, max(seen) if seen else now, len(events))
     if counted is None:
-        pending = len(events)
-        if await incidents.latest_for_sentry(conn, first.issue_id) is None:
+        # The Linear issue (and so the mapping) does not exist yet: keep the count on the incident.
+        if not await incidents.count_pending_event(conn, first.issue_id, len(events)):
             await ensure_incident(conn, first.issue, now=now)  # its Linear issue starts with this event counted
-            pending -= 1
-        if pending:
-            # The Linear issue (and so the mapping) does not exist yet: keep the count on the incident.
-            await incidents.count_pending_event(conn, first.issue_id, pending)
+            if len(events) > 1:
+                await incidents.count_pending_event(conn, first.issue_id, len(events) - 1)
         return
     mapping, previous_status = counted
     cause = f"new event {first.event_id or ''}".strip()

@@ -360,9 +360,10 @@ async def append_run(conn: asyncpg.Connection, incident_id: uuid.UUID, run: dict
     return Incident.of(await conn.fetchrow(APPEND_RUN, incident_id, run, run_id))
 
 
-async def count_pending_event(conn: asyncpg.Connection, sentry_issue_id: str, n: int = 1) -> None:
-    """``n`` more events of a Sentry issue whose mapping does not exist yet (added to it when created)."""
-    await conn.execute(COUNT_PENDING_EVENT, sentry_issue_id, n)
+async def count_pending_event(conn: asyncpg.Connection, sentry_issue_id: str, n: int = 1) -> bool:
+    """``n`` more events of a Sentry issue whose mapping does not exist yet (added to it when created).
+    False when the issue has no incident to count them on."""
+    return bool(await conn.execute(COUNT_PENDING_EVENT, sentry_issue_id, n) == "UPDATE 1")
 
 
 async def set_severity(conn: asyncpg.Connection, incident_id: uuid.UUID, severity: str) -> Incident | None:

@@ -166,3 +166,39 @@ async def test_a_batch_holds_its_things_locks_for_every_other_writer(pool: async
     finally:
         await observer.close()
     assert free_during == [False]
+
+
+async def test_a_full_batch_marks_a_backlog_until_a_claim_comes_back_short(pool: asyncpg.Pool) -> None:
+    """More deliveries waiting than a batch holds is a backlog (the outbox yields to it, app.answering):
+    set after a full batch, cleared when the queue is drained."""
+    seen: list[bool] = []
+    wakeup = inbox_worker.Wakeup(workers=1)
+
+    async def record(conn: asyncpg.Connection, event: WebhookEvent) -> None:
+        seen.append(wakeup.backlog)
+
+    router = Router()
+    router.add("sentry", "test", record)
+    ids = [await store(pool, f"b{n:03}", None, {}) for n in range(inbox_worker.BATCH + 5)]
+    worker = asyncio.create_task(inbox_worker.run_worker(pool, router, wakeup, 0, poll_s=3600))
+    try:
+        await _processed(pool, ids[-1])
+        async with asyncio.timeout(10):
+            while 0 not in wakeup.idle:
+                await asyncio.sleep(0.01)
+    finally:
+        worker.cancel()
+    assert seen[: inbox_worker.BATCH] == [False] * inbox_worker.BATCH
+    assert seen[inbox_worker.BATCH :] == [True] * 5
+    assert not wakeup.backlog
+
+
+def test_the_outbox_yields_to_a_backlog_as_to_a_burst_of_answers(database_url: str) -> None:
+    from app import answering, build_app
+    from handlers.keys import INBOX_WAKEUP
+    from tests.conftest import make_config
+
+    app = build_app(make_config(database_url))
+    assert not answering(app)
+    app[INBOX_WAKEUP].backlog = True
+    assert answering(app)
