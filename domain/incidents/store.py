@@ -64,10 +64,16 @@ UPDATE infrastructure_incidents SET
 WHERE id = $1 AND status = ANY($7::text[])
 RETURNING *
 """
-APPEND_RUN = """
+KEPT_RUNS = 50  # the newest runs an incident lists: a red CI over a weekend must not grow its row forever
+APPEND_RUN = f"""
 UPDATE infrastructure_incidents SET
-    error_details = jsonb_set(COALESCE(error_details, '{}'::jsonb), '{runs}',
-                              COALESCE(error_details -> 'runs', '[]'::jsonb) || jsonb_build_array($2::jsonb)),
+    error_details = jsonb_set(COALESCE(error_details, '{{}}'::jsonb), '{{runs}}', (
+        SELECT jsonb_agg(kept.r ORDER BY kept.n) FROM (
+            SELECT e.r, e.n
+            FROM jsonb_array_elements(COALESCE(error_details -> 'runs', '[]'::jsonb) || jsonb_build_array($2::jsonb))
+                 WITH ORDINALITY AS e(r, n)
+            ORDER BY e.n DESC LIMIT {KEPT_RUNS}
+        ) kept)),
     github_workflow_run_id = $3
 WHERE id = $1
 RETURNING *

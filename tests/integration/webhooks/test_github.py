@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from domain.incidents.store import KEPT_RUNS
 from tests.integration.webhooks.conftest import World, fixture_bytes
 
 KEY = "clee2000/pytorch:rebase:master"
@@ -57,6 +58,17 @@ async def test_further_failures_append_then_success_resolves(world: World) -> No
     # The next failure after the recovery opens a new incident.
     await world.send.github(run_variant(id=3206738001), "workflow_run")
     assert await world.pool.fetchval("SELECT count(*) FROM infrastructure_incidents WHERE status = 'detected'") == 1
+
+
+async def test_an_incident_lists_its_newest_runs_only(world: World) -> None:
+    """A CI key red for days: its incident keeps the newest runs (it grew by one on every run, and every run
+    rewrote all of them)."""
+    first = 3206737417
+    for n in range(KEPT_RUNS + 5):
+        await world.send.github(run_variant(id=first + n), "workflow_run")
+    details = await world.pool.fetchval("SELECT error_details FROM infrastructure_incidents")
+    assert [r["run_id"] for r in details["runs"]] == [str(first + n) for n in range(5, KEPT_RUNS + 5)]
+    assert details["repository"] == "clee2000/pytorch"
 
 
 async def test_runs_off_the_default_branch_open_nothing_but_are_counted(world: World) -> None:
