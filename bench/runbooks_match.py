@@ -102,13 +102,14 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     }
     vector = embedder.embed_incident(probe)
     async with pool.acquire() as conn:
+        batch = await conn.fetch("SELECT id FROM infrastructure_incidents LIMIT $1", BATCH)
         for label, query, params in (
             ("patterns", matching.CANDIDATES, (vector, "application_error", matching.rules.facts(probe), None)),
             ("incidents", similar.RANKED, (vector, "00000000-0000-0000-0000-000000000000", 5)),
             (
                 "patterns, 3 incidents in one statement",
                 matching.CANDIDATES_MANY,
-                (vector * 3, len(vector), ["application_error"] * 3, [matching.rules.facts(probe)] * 3),
+                ([b["id"] for b in batch[:3]], ["application_error"] * 3, [matching.rules.facts(probe)] * 3),
             ),
         ):
             plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + query, *params)
@@ -118,7 +119,7 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
             ("match (matching.best, 10k patterns)", lambda: matching.best(conn, probe, vector, settings)),
             (
                 f"match {BATCH} incidents (matching.best_many, 10k patterns)",
-                lambda: matching.best_many(conn, [probe] * BATCH, [vector] * BATCH, settings),
+                lambda: matching.best_many(conn, [{**probe, "id": b["id"]} for b in batch], settings),
             ),
             (
                 "similar (similar.ranked, limit 5)",

@@ -47,12 +47,13 @@ WHERE p.id IN (SELECT id FROM near UNION SELECT id FROM structural) AND {CURRENT
   AND ($4::text IS NULL OR p.pattern_type = $4)
 ORDER BY score DESC
 """
-# CANDIDATES for many incidents in one statement: the same query per incident (a lateral join), each
-# incident's vector a slice of one flat real[] ($1, $2 dimensions each), rows tagged with its ordinal.
+# CANDIDATES for many embedded incidents in one statement: the same query per incident (a lateral join)
+# with its stored embedding (the floats it was sent as), rows tagged with the incident's ordinal.
 CANDIDATES_MANY = f"""
 SELECT i.n, c.* FROM (
-    SELECT n, t, facts, (($1::real[])[(n - 1) * $2 + 1 : n * $2])::vector AS v
-    FROM unnest($3::text[], $4::jsonb[]) WITH ORDINALITY AS u(t, facts, n)
+    SELECT n, t, facts, x.embedding AS v
+    FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS u(id, t, facts, n)
+    JOIN infrastructure_incidents x ON x.id = u.id
 ) i
 CROSS JOIN LATERAL (
     WITH near AS (
@@ -113,15 +114,15 @@ async def best(
 
 
 async def best_many(
-    conn: asyncpg.Connection, incidents: Sequence[dict[str, Any]], vectors: Sequence[list[float]], settings: Settings
+    conn: asyncpg.Connection, incidents: Sequence[dict[str, Any]], settings: Settings
 ) -> list[Match | None]:
-    """``best`` of each incident (any type), in one statement."""
+    """``best`` of each incident (any type) by its stored embedding, in one statement: its vector is not
+    sent again (encoding a long real[] is most of the client's cost)."""
     if not incidents:
         return []
     rows = await conn.fetch(
         CANDIDATES_MANY,
-        [x for v in vectors for x in v],
-        len(vectors[0]),
+        [i["id"] for i in incidents],
         [i["incident_type"] for i in incidents],
         [rules.facts(i) for i in incidents],
     )

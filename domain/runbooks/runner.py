@@ -57,14 +57,14 @@ async def embed_pending(
                 len(vectors[0]),
             )
         }
-        todo = [(i, v) for i, v in zip(incidents, vectors, strict=True) if i["id"] in updated]
+        todo = [i for i in incidents if i["id"] in updated]
         while todo:
-            cut = next((k + 1 for k, (i, _) in enumerate(todo) if promotion.regression_of(i)), len(todo))
+            cut = next((k + 1 for k, i in enumerate(todo) if promotion.regression_of(i)), len(todo))
             chunk, todo = todo[:cut], todo[cut:]
-            to_match = [(i, v) for i, v in chunk if i["status"] in OPEN]
-            found = await matching.best_many(conn, [i for i, _ in to_match], [v for _, v in to_match], settings)
-            matches = {i["id"]: f for (i, _), f in zip(to_match, found, strict=True)}
-            for incident, _ in chunk:
+            to_match = [i for i in chunk if i["status"] in OPEN]
+            found = await matching.best_many(conn, to_match, settings)
+            matches = {i["id"]: f for i, f in zip(to_match, found, strict=True)}
+            for incident in chunk:
                 if incident["status"] in OPEN:
                     await matching.act_on(conn, incident, matches[incident["id"]], settings, embedder)
                 await promotion.on_new_incident(conn, incident, now)
