@@ -28,6 +28,7 @@ from domain.runbooks import config, embedder, matching, similar
 from domain.runbooks.embedders import LEXICAL
 from tests.conftest import create_database
 
+BATCH = 100  # the runner's batch
 RANDOM_UNIT = """(SELECT (array_agg(x / norm))::real[]::vector FROM (
     SELECT x, sqrt(sum(x * x) OVER ()) AS norm FROM (SELECT random() - 0.5 AS x FROM generate_series(1, 384) d
     WHERE g.g > 0) r) n)"""
@@ -101,15 +102,25 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     }
     vector = embedder.embed_incident(probe)
     async with pool.acquire() as conn:
+        batch = await conn.fetch("SELECT id FROM infrastructure_incidents LIMIT $1", BATCH)
         for label, query, params in (
             ("patterns", matching.CANDIDATES, (vector, "application_error", matching.rules.facts(probe), None)),
             ("incidents", similar.RANKED, (vector, "00000000-0000-0000-0000-000000000000", 5)),
+            (
+                "patterns, 3 incidents in one statement",
+                matching.CANDIDATES_MANY,
+                ([b["id"] for b in batch[:3]], ["application_error"] * 3, [matching.rules.facts(probe)] * 3),
+            ),
         ):
             plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + query, *params)
             print(f"--- EXPLAIN ANALYZE ({label})")
             print("\n".join(r[0] for r in plan))
         for label, call in (
             ("match (matching.best, 10k patterns)", lambda: matching.best(conn, probe, vector, settings)),
+            (
+                f"match {BATCH} incidents (matching.best_many, 10k patterns)",
+                lambda: matching.best_many(conn, [{**probe, "id": b["id"]} for b in batch], settings),
+            ),
             (
                 "similar (similar.ranked, limit 5)",
                 lambda: similar.ranked(conn, {**probe, "embedded": False}, LEXICAL, 5),

@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -61,7 +63,12 @@ def normalise(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The word tokens of the normalised text, stop words left out."""
-    return [t for t in _TOKEN.findall(normalise(text)) if t not in STOP_WORDS]
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(t for t in _TOKEN.findall(normalise(text)) if t not in STOP_WORDS)
 
 
 def _trigrams(word: str) -> list[str]:
@@ -74,7 +81,7 @@ def _trigrams(word: str) -> list[str]:
 def features(text: str) -> dict[str, float]:
     """Weighted features of one field: words (sublinear in their count) and their character trigrams."""
     weights: dict[str, float] = {}
-    for word, count in Counter(tokens(text)).items():
+    for word, count in Counter(_tokens(text)).items():
         word_weight = 1.0 + math.log(count)
         weights[word] = weights.get(word, 0.0) + word_weight
         grams = _trigrams(word)
@@ -83,30 +90,47 @@ def features(text: str) -> dict[str, float]:
     return weights
 
 
+@functools.lru_cache(maxsize=16384)
 def _slot(feature: str) -> tuple[int, float]:
     digest = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
     return digest % DIMS, (1.0 if (digest >> 63) & 1 else -1.0)
 
 
 def _unit(vector: list[float]) -> list[float]:
-    norm = math.sqrt(sum(v * v for v in vector))
+    norm = math.sqrt(sum(map(operator.mul, vector, vector)))
     return [v / norm for v in vector] if norm else vector
 
 
 def embed_fields(fields: Mapping[str, str]) -> list[float]:
     """Each field hashed into its own unit vector, the fields summed by ``FIELD_WEIGHTS``, L2-normalised
     (all zeros for text without any token). A field's share of the similarity is thus fixed by its
-    weight, not by how long its text is: one differing service weighs the same beside a long message."""
+    weight, not by how long its text is: one differing service weighs the same beside a long message.
+    Identical fields give the identical vector from a small cache (bursts of one error repeat their text)."""
+    return list(_embed(tuple(fields.items())))
+
+
+@functools.lru_cache(maxsize=128)
+def _embed(fields: tuple[tuple[str, str], ...]) -> tuple[float, ...]:
     vector = [0.0] * DIMS
-    for name, text in fields.items():
-        block = [0.0] * DIMS
-        for feature, weight in features(text).items():
-            index, sign = _slot(f"{name}:{feature}")
-            block[index] += sign * weight
+    for name, text in fields:
         field_weight = FIELD_WEIGHTS.get(name, 1.0)
-        for i, v in enumerate(_unit(block)):
+        for i, v in _field_unit(name, text):
             vector[i] += field_weight * v
-    return _unit(vector)
+    return tuple(_unit(vector))
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_unit(name: str, text: str) -> tuple[tuple[int, float], ...]:
+    """One field's unit vector, sparse: (index, value) of its non-empty dimensions in index order. The
+    same arithmetic in the same order as over all DIMS (a zero adds nothing to a sum), so the same floats.
+    Cached: an incident's type, error type and service repeat far more than its text."""
+    block: dict[int, float] = {}
+    for feature, weight in features(text).items():
+        index, sign = _slot(f"{name}:{feature}")
+        block[index] = block.get(index, 0.0) + sign * weight
+    touched = sorted(block)
+    norm = math.sqrt(sum([block[i] * block[i] for i in touched]))
+    return tuple((i, block[i] / norm) for i in touched) if norm else ()
 
 
 def incident_fields(incident: Mapping[str, Any]) -> dict[str, str]:

@@ -9,6 +9,7 @@ when its conditions hold for the incident entirely; the best qualified one is th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,30 @@ FROM runbook_patterns p
 WHERE p.id IN (SELECT id FROM near UNION SELECT id FROM structural) AND {CURRENT}
   AND ($4::text IS NULL OR p.pattern_type = $4)
 ORDER BY score DESC
+"""
+# CANDIDATES for many embedded incidents in one statement: the same query per incident (a lateral join)
+# with its stored embedding (the floats it was sent as), rows tagged with the incident's ordinal.
+CANDIDATES_MANY = f"""
+SELECT i.n, c.* FROM (
+    SELECT n, t, facts, x.embedding AS v
+    FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS u(id, t, facts, n)
+    JOIN infrastructure_incidents x ON x.id = u.id
+) i
+CROSS JOIN LATERAL (
+    WITH near AS (
+        SELECT id FROM runbook_patterns ORDER BY embedding <=> i.v LIMIT {NEAREST}
+    ), structural AS (
+        SELECT id FROM runbook_patterns
+        WHERE pattern_type = i.t AND i.facts @> (trigger_conditions - 'severity')
+        LIMIT {NEAREST}
+    )
+    SELECT {P_COLUMNS}, true AS current,
+           coalesce(1 - (p.embedding <=> i.v), 0) AS score,
+           p.id IN (SELECT id FROM structural) AS structural
+    FROM runbook_patterns p
+    WHERE p.id IN (SELECT id FROM near UNION SELECT id FROM structural) AND {CURRENT}
+) c
+ORDER BY i.n, c.score DESC
 """
 RECORD = """
 INSERT INTO runbook_matches (incident_id, pattern_id, version, score, mode, proposed_steps, embedder)
@@ -85,6 +110,29 @@ async def best(
         rules.facts(incident),
         incident["incident_type"] if same_type else None,
     )
+    return _choose(rows, settings)
+
+
+async def best_many(
+    conn: asyncpg.Connection, incidents: Sequence[dict[str, Any]], settings: Settings
+) -> list[Match | None]:
+    """``best`` of each incident (any type) by its stored embedding, in one statement: its vector is not
+    sent again (encoding a long real[] is most of the client's cost)."""
+    if not incidents:
+        return []
+    rows = await conn.fetch(
+        CANDIDATES_MANY,
+        [i["id"] for i in incidents],
+        [i["incident_type"] for i in incidents],
+        [rules.facts(i) for i in incidents],
+    )
+    by_incident: list[list[asyncpg.Record]] = [[] for _ in incidents]
+    for r in rows:
+        by_incident[r["n"] - 1].append(r)
+    return [_choose(r, settings) for r in by_incident]
+
+
+def _choose(rows: Sequence[asyncpg.Record], settings: Settings) -> Match | None:
     threshold = settings.threshold
     qualified = [r for r in rows if r["score"] >= threshold or r["structural"]]
     if not qualified:
@@ -119,7 +167,13 @@ async def match_incident(
     conn: asyncpg.Connection, incident: dict[str, Any], vector: list[float], settings: Settings, embedder: Embedder
 ) -> rules.Mode | None:
     """Record the incident's best match (once) and act by its mode, in the caller's transaction."""
-    found = await best(conn, incident, vector, settings)
+    return await act_on(conn, incident, await best(conn, incident, vector, settings), settings, embedder)
+
+
+async def act_on(
+    conn: asyncpg.Connection, incident: dict[str, Any], found: Match | None, settings: Settings, embedder: Embedder
+) -> rules.Mode | None:
+    """Record ``found`` as the incident's match (once) and act by its mode, in the caller's transaction."""
     if found is None:
         return None
     pattern, m = found.pattern, mode_of(found.pattern, settings)

@@ -84,13 +84,20 @@ async def demoted(conn: asyncpg.Connection, pattern: Pattern, incident_id: uuid.
     await audit.record(conn, DEMOTED, incident_id=incident_id, context=payload, result={"requires_approval": True})
 
 
+def regression_of(incident: dict[str, Any]) -> uuid.UUID | None:
+    """The incident ``incident`` regresses (``error_details.regression_of``), if it names one."""
+    details = incident.get("error_details") or {}
+    try:
+        return uuid.UUID(str(details.get("regression_of")))
+    except ValueError:
+        return None
+
+
 async def on_new_incident(conn: asyncpg.Connection, incident: dict[str, Any], now: Any) -> None:
     """A regression (``error_details.regression_of``) fails the fix of the incident it regresses: an
     uncounted learning counts as a failure, and every pattern that resolved it is gated again."""
-    details = incident.get("error_details") or {}
-    try:
-        previous = uuid.UUID(str(details.get("regression_of")))
-    except ValueError:
+    previous = regression_of(incident)
+    if previous is None:
         return
     for row in await conn.fetch(RESOLVERS, previous):
         pattern_id = row["pattern_id"]

@@ -31,7 +31,7 @@ async def open_incident(pool: asyncpg.Pool, host: str = "db-primary-3", port: in
         affected_services=kw.get("services", ("payments",)),
     )
     async with pool.acquire() as conn, conn.transaction():
-        incident = await incidents.open_incident(conn, new, now=T0)
+        incident = await incidents.open_incident(conn, new, now=kw.get("at", T0))
     return incident.row
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import math
 import time
 
 from domain.runbooks import embedder
@@ -66,3 +68,32 @@ def test_the_labelled_set_embeds_fast_enough_in_pure_python() -> None:
     for item in itertools.islice(itertools.cycle(items), 200):
         embedder.embed_incident(item)
     assert (time.perf_counter() - started) / 200 < 0.05  # about 1 ms on an idle core; roomy for a loaded machine
+
+
+def _dense(fields: dict[str, str]) -> list[float]:
+    """The embedding as first written: every field a dense block of DIMS, nothing cached."""
+
+    def unit(v: list[float]) -> list[float]:
+        norm = math.sqrt(sum(x * x for x in v))
+        return [x / norm for x in v] if norm else v
+
+    vector = [0.0] * embedder.DIMS
+    for name, text in fields.items():
+        block = [0.0] * embedder.DIMS
+        for feature, weight in embedder.features(text).items():
+            digest = int.from_bytes(hashlib.blake2b(f"{name}:{feature}".encode(), digest_size=8).digest(), "big")
+            block[digest % embedder.DIMS] += (1.0 if (digest >> 63) & 1 else -1.0) * weight
+        for i, v in enumerate(unit(block)):
+            vector[i] += embedder.FIELD_WEIGHTS.get(name, 1.0) * v
+    return unit(vector)
+
+
+def test_the_sparse_cached_embedding_gives_the_same_floats_as_the_dense_one() -> None:
+    items = json.loads((FIXTURES / "runbooks" / "labelled.json").read_text())["items"]
+    items += [incident(""), incident("x", services=()), incident("timeout timeout timeout", "the of and")]
+    for item in items * 2:  # the second round from the caches
+        fields = embedder.incident_fields(item)
+        assert embedder.embed_fields(fields) == _dense(fields)
+    first = embedder.embed_incident(items[0])
+    first[0] = 42.0
+    assert embedder.embed_incident(items[0]) == _dense(embedder.incident_fields(items[0]))
