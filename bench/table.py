@@ -32,13 +32,15 @@ def table(
         p99 = s[key].p(99)
         goal, met = ("<= 25 ms", p99 <= 25) if key == "open@50" else ("", None)
         row(f"answer p99 at {int(load * 100)}% of ceiling", p99, b2[key].p(99), goal, met, "ms")
+    if svc.get("outbox_drain_s") is not None:
+        row("calls out done, after the inbox (s)", svc["outbox_drain_s"], None, "", None, "s")
     e2e = svc["e2e"].get("p99")
     if e2e is not None:
         row("end to end p99 (arrival -> processed)", float(e2e), None, "<= 100 ms", float(e2e) <= 100, "ms")
     for part in ("service", "postgres"):
         mine, theirs = svc["cpu_ms"].get(part), base_cpu.get("b2", {}).get(part)
         if mine is not None:
-            row(f"CPU per delivery, {part} (ms, accept + process)", mine, theirs, "", None, "ms")
+            row(f"CPU per delivery, {part} (ms, accept + process + calls out)", mine, theirs, "", None, "ms")
     row("peak RSS during ingest", svc["peak_rss_mb"], None, "<= 150 MB", svc["peak_rss_mb"] <= 150, "MB")
     row("start to ready (DATABASE_URL, migrations)", svc["ready_s"], None, "", None, "s")
     return rows
