@@ -71,11 +71,13 @@ WHERE id IN (
 RETURNING id, kind, payload, attempts, lease
 """
 # Outcomes apply only while the row is held by the claim that produced them.
+# A batch's successes in one statement (the results as JSON text): the ids returned are those still held.
 DONE = """
-UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, lease = NULL, result = $3,
-    last_error = NULL
-WHERE id = $1 AND lease = $2 AND status = 'pending'
-RETURNING status
+UPDATE outbox AS o SET status = 'done', done_at = now(), locked_until = NULL, lease = NULL,
+    result = d.result::jsonb, last_error = NULL
+FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS d(id, lease, result)
+WHERE o.id = d.id AND o.lease = d.lease AND o.status = 'pending'
+RETURNING o.id
 """
 DEAD = """
 UPDATE outbox SET status = 'dead', locked_until = NULL, lease = NULL, last_error = $3
@@ -204,11 +206,17 @@ async def _settle(ctx: Context, claim: Claim, sql: str, *args: Any) -> str | Non
     """Write an outcome if the claim still holds the row; log when another claim has taken it."""
     status: str | None = await ctx.pool.fetchval(sql, claim.id, claim.lease, *args)
     if status is None:
-        logs.event("outbox.fenced_out", logging.WARNING, outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
+        _fenced_out(claim)
     return status
 
 
-async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
+def _fenced_out(claim: Claim) -> None:
+    logs.event("outbox.fenced_out", logging.WARNING, outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
+
+
+async def _deliver(ctx: Context, row: asyncpg.Record) -> tuple[Claim, str | None] | None:
+    """Run the row's handler and settle a failure at once; a success is returned (the claim and its result
+    as JSON text) for ``deliver_due`` to settle with the rest of its batch."""
     claim = Claim(row["id"], row["kind"], row["attempts"], row["lease"])
     fields: dict[str, Any] = {"outbox_id": claim.id, "kind": claim.kind, "attempt": claim.attempts}
     token = _claim.set(claim)
@@ -230,16 +238,33 @@ async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
         status = await _settle(ctx, claim, RETRY, backoff_s(claim.attempts), error, 0, MAX_ATTEMPTS)
         logs.event("outbox.failed", logging.WARNING, error=error, status=status, **fields)
     else:
-        if await _settle(ctx, claim, DONE, json.loads(json.dumps(result, default=str))):
-            logs.event("outbox.delivered", **fields)
+        return claim, None if result is None else json.dumps(result, default=str)
     finally:
         _claim.reset(token)
+    return None
 
 
 async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
-    """Claim and deliver what is due now, concurrently. Returns how many rows were claimed."""
+    """Claim and deliver what is due now, concurrently; the successes are marked done together, in one
+    statement, once the batch's handlers have all returned (each handler's time is bounded well inside the
+    lease, so the claims still hold). Returns how many rows were claimed."""
     rows = await ctx.pool.fetch(CLAIM, limit, float(LEASE_S))
-    await asyncio.gather(*(_deliver(ctx, row) for row in rows))
+    if not rows:
+        return 0
+    done = [d for d in await asyncio.gather(*(_deliver(ctx, row) for row in rows)) if d is not None]
+    if done:
+        claims = [claim for claim, _ in done]
+        settled = {
+            r["id"]
+            for r in await ctx.pool.fetch(
+                DONE, [c.id for c in claims], [c.lease for c in claims], [result for _, result in done]
+            )
+        }
+        for claim in claims:
+            if claim.id in settled:
+                logs.event("outbox.delivered", outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
+            else:
+                _fenced_out(claim)
     return len(rows)
 
 
