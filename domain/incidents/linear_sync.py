@@ -65,7 +65,7 @@ WHERE sentry_issue_id = $1 AND linear_issue_id IS NULL
 """
 
 
-async def create_issue(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+async def create_issue(ctx: Context, payload: dict[str, Any]) -> dict[str, Any] | outbox.Done:
     sentry_issue_id = payload["sentry_issue_id"]
     before = await ctx.pool.fetchrow(BEFORE_CREATE, sentry_issue_id, ROUTING_KEY, payload.get("project"))
     if before["mapping_status"] is not None and before["mapping_status"] != MappingStatus.UNLINKED:
@@ -80,20 +80,22 @@ async def create_issue(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         title=payload["title"],
         description=payload["description"],
     )
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        await locks.xact_lock(conn, locks.incident("sentry", sentry_issue_id))
-        await conn.execute(
-            LINK_CREATED,
-            sentry_issue_id,
-            issue.identifier,
-            team_key,
-            payload.get("error_type") or "error",
-            int(payload.get("count") or 1),
-            datetime.fromisoformat(payload["first_seen"]),
-            datetime.fromisoformat(payload["last_seen"]),
-            issue.updated_at,
-        )
-    return {"identifier": issue.identifier, "id": issue.id, "url": issue.url}
+    link = (
+        sentry_issue_id,
+        issue.identifier,
+        team_key,
+        payload.get("error_type") or "error",
+        int(payload.get("count") or 1),
+        datetime.fromisoformat(payload["first_seen"]),
+        datetime.fromisoformat(payload["last_seen"]),
+        issue.updated_at,
+    )
+    # Recorded with the row's done (batched), under the Sentry issue's lock like its webhook deliveries.
+    return outbox.Done(
+        {"identifier": issue.identifier, "id": issue.id, "url": issue.url},
+        writes=((LINK_CREATED, link),),
+        locks=(locks.incident("sentry", sentry_issue_id),),
+    )
 
 
 async def reopen_issue(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:

@@ -78,7 +78,7 @@ async def _with_agents(ctx: Context, incident_id: str) -> tuple[incidents.Incide
     return incident, agents
 
 
-async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any] | outbox.Done:
     channel = ctx.config.slack_incidents_channel
     if not channel:
         logs.event("incident.slack_unconfigured", logging.WARNING, missing="SLACK_INCIDENTS_CHANNEL")
@@ -99,8 +99,8 @@ async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         blocks=blocks,
     )
     posted_channel, ts = answer.get("channel") or channel, answer["ts"]
-    await incidents.set_slack_thread(ctx.pool, payload["incident_id"], posted_channel, ts)
-    return {"channel": posted_channel, "ts": ts, "adopted": adopted}
+    recorded = (incidents.SET_SLACK, (incident.id, posted_channel, ts))  # with the row's done, batched
+    return outbox.Done({"channel": posted_channel, "ts": ts, "adopted": adopted}, writes=(recorded,))
 
 
 async def _posted(ctx: Context, payload: dict[str, Any]) -> incidents.Incident | None:
