@@ -71,11 +71,19 @@ WHERE id IN (
 RETURNING id, kind, payload, attempts, lease
 """
 # Outcomes apply only while the row is held by the claim that produced them.
+# A batch's successes in one statement (the results as JSON text): the ids returned are those still held.
 DONE = """
-UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, lease = NULL, result = $3,
-    last_error = NULL
-WHERE id = $1 AND lease = $2 AND status = 'pending'
-RETURNING status
+UPDATE outbox AS o SET status = 'done', done_at = now(), locked_until = NULL, lease = NULL,
+    result = d.result::jsonb, last_error = NULL
+FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS d(id, lease, result)
+WHERE o.id = d.id AND o.lease = d.lease AND o.status = 'pending'
+RETURNING o.id
+"""
+# The advisory locks of a batch's writes (db/locks.py's keys, hashed as there), in one statement, sorted by
+# code point as ``locks.xact_lock_all`` sorts them, so two lockers of several keys never deadlock.
+LOCK_ALL = """
+SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))
+FROM (SELECT key FROM unnest($1::text[]) AS key ORDER BY key COLLATE "C") AS sorted
 """
 DEAD = """
 UPDATE outbox SET status = 'dead', locked_until = NULL, lease = NULL, last_error = $3
@@ -142,6 +150,18 @@ Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
+class Done:
+    """A handler's result with the writes that record it, run in the transaction that marks the row done
+    with the rest of its batch, and only while the row's claim still holds it: the advisory ``locks``
+    (db/locks.py keys) first, then ``writes`` as (SQL, args), one pipelined ``executemany`` per statement.
+    A handler that returns a plain value is ``Done(value)``."""
+
+    result: Any
+    writes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    locks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Claim:
     """The claim a handler runs under (a context variable, set per delivered row)."""
 
@@ -204,11 +224,17 @@ async def _settle(ctx: Context, claim: Claim, sql: str, *args: Any) -> str | Non
     """Write an outcome if the claim still holds the row; log when another claim has taken it."""
     status: str | None = await ctx.pool.fetchval(sql, claim.id, claim.lease, *args)
     if status is None:
-        logs.event("outbox.fenced_out", logging.WARNING, outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
+        _fenced_out(claim)
     return status
 
 
-async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
+def _fenced_out(claim: Claim) -> None:
+    logs.event("outbox.fenced_out", logging.WARNING, outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
+
+
+async def _deliver(ctx: Context, row: asyncpg.Record) -> tuple[Claim, Done] | None:
+    """Run the row's handler and settle a failure at once; a success is returned for ``deliver_due`` to
+    settle with the rest of its batch."""
     claim = Claim(row["id"], row["kind"], row["attempts"], row["lease"])
     fields: dict[str, Any] = {"outbox_id": claim.id, "kind": claim.kind, "attempt": claim.attempts}
     token = _claim.set(claim)
@@ -230,16 +256,75 @@ async def _deliver(ctx: Context, row: asyncpg.Record) -> None:
         status = await _settle(ctx, claim, RETRY, backoff_s(claim.attempts), error, 0, MAX_ATTEMPTS)
         logs.event("outbox.failed", logging.WARNING, error=error, status=status, **fields)
     else:
-        if await _settle(ctx, claim, DONE, json.loads(json.dumps(result, default=str))):
-            logs.event("outbox.delivered", **fields)
+        return claim, result if isinstance(result, Done) else Done(result)
     finally:
         _claim.reset(token)
+    return None
+
+
+def _json(result: Any) -> str | None:
+    return None if result is None else json.dumps(result, default=str)
+
+
+async def _settle_done(pool: asyncpg.Pool, done: list[tuple[Claim, Done]]) -> set[int]:
+    """Mark ``done`` rows done and run their writes, in one transaction; the ids still held are returned."""
+    ids, leases, results = [c.id for c, _ in done], [c.lease for c, _ in done], [_json(d.result) for _, d in done]
+    keys = sorted({key for _, d in done for key in d.locks})
+    if not keys and not any(d.writes for _, d in done):
+        return {r["id"] for r in await pool.fetch(DONE, ids, leases, results)}
+    async with pool.acquire() as conn, conn.transaction():
+        if keys:
+            await conn.execute(LOCK_ALL, keys)
+        settled = {r["id"] for r in await conn.fetch(DONE, ids, leases, results)}
+        writes: dict[str, list[tuple[Any, ...]]] = {}
+        for claim, outcome in done:
+            if claim.id in settled:
+                for sql, args in outcome.writes:
+                    writes.setdefault(sql, []).append(args)
+        for sql, rows in writes.items():
+            await conn.executemany(sql, rows)
+    return settled
+
+
+async def _settle_each(ctx: Context, done: list[tuple[Claim, Done]]) -> tuple[set[int], set[int]]:
+    """After a batch's writes failed together: each row alone, so one failing write holds back only its own
+    row, which is retried with backoff like a failed handler. Returns the ids settled done and failed."""
+    settled: set[int] = set()
+    failed: set[int] = set()
+    for claim, outcome in done:
+        try:
+            settled |= await _settle_done(ctx.pool, [(claim, outcome)])
+        except Exception as exc:
+            failed.add(claim.id)
+            error = repr(exc)[:2000]
+            status = await _settle(ctx, claim, RETRY, backoff_s(claim.attempts), error, 0, MAX_ATTEMPTS)
+            logs.event(
+                "outbox.failed", logging.WARNING, error=error, status=status, outbox_id=claim.id, kind=claim.kind
+            )
+    return settled, failed
 
 
 async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
-    """Claim and deliver what is due now, concurrently. Returns how many rows were claimed."""
+    """Claim and deliver what is due now, concurrently; the successes are marked done together, with their
+    writes, in one transaction, once the batch's handlers have all returned (each handler's time is bounded
+    well inside the lease, so the claims still hold). Returns how many rows were claimed."""
     rows = await ctx.pool.fetch(CLAIM, limit, float(LEASE_S))
-    await asyncio.gather(*(_deliver(ctx, row) for row in rows))
+    if not rows:
+        return 0
+    done = [d for d in await asyncio.gather(*(_deliver(ctx, row) for row in rows)) if d is not None]
+    if not done:
+        return len(rows)
+    failed: set[int] = set()
+    try:
+        settled = await _settle_done(ctx.pool, done)
+    except (asyncpg.PostgresError, ValueError, TypeError) as exc:
+        logs.event("outbox.batch_settle_failed", logging.WARNING, error=repr(exc)[:2000], rows=len(done))
+        settled, failed = await _settle_each(ctx, done)
+    for claim, _ in done:
+        if claim.id in settled:
+            logs.event("outbox.delivered", outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
+        elif claim.id not in failed:
+            _fenced_out(claim)
     return len(rows)
 
 

@@ -16,11 +16,13 @@ first attempt may have posted, which ``post_once`` then adopts.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import logs
 from db import locks
+from domain.bus import events as bus
 from domain.incidents import actions
 from domain.incidents import messages as incident_messages
 from domain.incidents import store as incidents
@@ -57,19 +59,35 @@ WHERE id = $2 AND lease = $4 AND status = 'pending'
 RETURNING payload
 """
 
+# The incident and the agents its announcement offers, in one round trip.
+WITH_AGENTS = f"""
+SELECT i.*, ARRAY({actions.KNOWN_AGENTS.strip()}) AS announce_agents__
+FROM infrastructure_incidents i WHERE i.id = $4
+"""
 
-async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+
+async def _with_agents(ctx: Context, incident_id: str) -> tuple[incidents.Incident | None, list[str]]:
+    """The incident (None when it is gone) and the agents the bus knows (``actions.known_agents``)."""
+    record = await ctx.pool.fetchrow(
+        WITH_AGENTS, actions.AGENT_WINDOW, bus.SERVICE_AGENT_ID, actions.MAX_AGENTS, uuid.UUID(incident_id)
+    )
+    if record is None:
+        return None, []
+    incident = incidents.Incident.of(record)
+    agents: list[str] = incident.row.pop("announce_agents__")
+    return incident, agents
+
+
+async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any] | outbox.Done:
     channel = ctx.config.slack_incidents_channel
     if not channel:
         logs.event("incident.slack_unconfigured", logging.WARNING, missing="SLACK_INCIDENTS_CHANNEL")
         raise RetryLater(600, "SLACK_INCIDENTS_CHANNEL is not set: incident announcements wait in the outbox")
-    async with ctx.pool.acquire() as conn:
-        incident = await incidents.get(conn, payload["incident_id"])
+    incident, agents = await _with_agents(ctx, str(payload["incident_id"]))
     if incident is None:
         return {"skipped": "incident no longer exists"}
     if incident.slack_thread_ts:
         return {"channel": incident.slack_channel_id, "ts": incident.slack_thread_ts, "existing": True}
-    agents = await actions.known_agents(ctx.pool)
     text, blocks = incident_messages.announcement(incident.row, now=datetime.now(UTC), agents=agents)
     answer, adopted = await slack.post_once(
         ctx,
@@ -81,8 +99,8 @@ async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         blocks=blocks,
     )
     posted_channel, ts = answer.get("channel") or channel, answer["ts"]
-    await incidents.set_slack_thread(ctx.pool, payload["incident_id"], posted_channel, ts)
-    return {"channel": posted_channel, "ts": ts, "adopted": adopted}
+    recorded = (incidents.SET_SLACK, (incident.id, posted_channel, ts))  # with the row's done, batched
+    return outbox.Done({"channel": posted_channel, "ts": ts, "adopted": adopted}, writes=(recorded,))
 
 
 async def _posted(ctx: Context, payload: dict[str, Any]) -> incidents.Incident | None:
@@ -148,11 +166,9 @@ async def refresh(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     items = await gather(ctx, incidents.REFRESH, payload)
     if items is None:
         return {"coalesced_into": payload.get("coalesced_into")}
-    async with ctx.pool.acquire() as conn:
-        incident = await incidents.get(conn, payload["incident_id"])  # read after gathering: the newest
+    incident, agents = await _with_agents(ctx, str(payload["incident_id"]))  # read after gathering: the newest
     if incident is None:
         return {"skipped": "incident no longer exists"}
-    agents = await actions.known_agents(ctx.pool)
     text, blocks = incident_messages.announcement(incident.row, now=datetime.now(UTC), agents=agents)
     await slack.call(
         ctx, "chat.update", channel=incident.slack_channel_id, ts=incident.slack_thread_ts, text=text, blocks=blocks

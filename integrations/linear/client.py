@@ -14,12 +14,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError, TransportServerError
+from graphql import DocumentNode, Source, parse
 
 import logs
 from integrations.linear.payloads import LinearIssue, ParseError, parse_issue
@@ -120,6 +122,27 @@ def is_rate_limited(errors: list[Any] | None) -> bool:
     return "RATELIMITED" in _codes(errors)
 
 
+@lru_cache(maxsize=64)
+def _parsed(document: str) -> DocumentNode:
+    return parse(Source(document, "GraphQL request"))
+
+
+class _Request(GraphQLRequest):
+    """A request whose document is parsed once per process and sent as written: gql parses the text and
+    prints it back on every call otherwise (8% of the outbox's CPU under the processing benchmark)."""
+
+    def __init__(self, document: str, variables: dict[str, Any]) -> None:
+        super().__init__(_parsed(document), variable_values=variables)
+        self._text = document
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        sent: dict[str, Any] = {"query": self._text}
+        if self.variable_values:
+            sent["variables"] = self.variable_values
+        return sent
+
+
 async def _connect(ctx: Context, key: str) -> tuple[AsyncClientSession, AIOHTTPTransport]:
     transport = AIOHTTPTransport(url=ctx.config.linear_api_url, headers={"Authorization": key}, timeout=TIMEOUT_S)
     session = await Client(transport=transport, execute_timeout=TIMEOUT_S).connect_async()  # type: ignore[no-untyped-call]
@@ -156,7 +179,7 @@ async def execute(ctx: Context, document: str, variables: dict[str, Any]) -> dic
         raise RetryLater(300, "LINEAR_API_KEY is not set: Linear calls wait in the outbox")
     session, transport = await _session(ctx, str.__str__(key))
     try:
-        result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
+        result: dict[str, Any] = await session.execute(_Request(document, variables))
         return result
     except TransportQueryError as exc:
         if is_rate_limited(exc.errors):
