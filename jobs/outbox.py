@@ -79,7 +79,7 @@ FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS d(id, lease, result)
 WHERE o.id = d.id AND o.lease = d.lease AND o.status = 'pending'
 RETURNING o.id
 """
-# The advisory locks of a batch's writes (db/locks.py's keys, hashed as there), in one statement, sorted by
+# The advisory locks of a row's writes (db/locks.py's keys, hashed as there), in one statement, sorted by
 # code point as ``locks.xact_lock_all`` sorts them, so two lockers of several keys never deadlock.
 LOCK_ALL = """
 SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))
@@ -287,8 +287,8 @@ async def _settle_done(pool: asyncpg.Pool, done: list[tuple[Claim, Done]]) -> se
 
 
 async def _settle_each(ctx: Context, done: list[tuple[Claim, Done]]) -> tuple[set[int], set[int]]:
-    """After a batch's writes failed together: each row alone, so one failing write holds back only its own
-    row, which is retried with backoff like a failed handler. Returns the ids settled done and failed."""
+    """Each row alone, so one failing write holds back only its own row, which is retried with backoff like
+    a failed handler. Returns the ids settled done and failed."""
     settled: set[int] = set()
     failed: set[int] = set()
     for claim, outcome in done:
@@ -305,40 +305,33 @@ async def _settle_each(ctx: Context, done: list[tuple[Claim, Done]]) -> tuple[se
 
 
 async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
-    """Claim and deliver what is due now, concurrently; the successes are marked done together, with their
-    writes, in one transaction, once the batch's handlers have all returned (each handler's time is bounded
-    well inside the lease, so the claims still hold). Returns how many rows were claimed."""
+    """Claim and deliver what is due now, concurrently; once the batch's handlers have all returned (each
+    handler's time is bounded well inside the lease, so the claims still hold), the successes without writes
+    are marked done in one statement, and each success with writes in a transaction of its own. Returns how
+    many rows were claimed."""
     rows = await ctx.pool.fetch(CLAIM, limit, float(LEASE_S))
     if not rows:
         return 0
     done = [d for d in await asyncio.gather(*(_deliver(ctx, row) for row in rows)) if d is not None]
-    if not done:
-        return len(rows)
+    plain = [d for d in done if not d[1].writes and not d[1].locks]
+    settled: set[int] = set()
     failed: set[int] = set()
     try:
-        settled = await _settle_done(ctx.pool, done)
+        settled = await _settle_done(ctx.pool, plain) if plain else set()
     except (asyncpg.PostgresError, ValueError, TypeError) as exc:
-        logs.event("outbox.batch_settle_failed", logging.WARNING, error=repr(exc)[:2000], rows=len(done))
-        settled, failed = await _settle_each(ctx, done)
+        logs.event("outbox.batch_settle_failed", logging.WARNING, error=repr(exc)[:2000], rows=len(plain))
+        settled, failed = await _settle_each(ctx, plain)
+    # Each row with writes alone: batched, one row's write held an incident's row while the next waited on an
+    # inbox batch waiting for it, a deadlock PostgreSQL finds after 1 s (deadlock_timeout), stalling both.
+    written, lost = await _settle_each(ctx, [d for d in done if d[1].writes or d[1].locks])
+    settled |= written
+    failed |= lost
     for claim, _ in done:
         if claim.id in settled:
             logs.event("outbox.delivered", outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)
         elif claim.id not in failed:
             _fenced_out(claim)
     return len(rows)
-
-
-YIELD_S = 0.02
-MAX_YIELDS = 25  # a burst defers the outbox by at most half a second per batch
-
-
-async def _yield_to(busy: Callable[[], bool]) -> None:
-    """While answers are being made (a webhook burst, a burst of Slack clicks), give them the cores: wait
-    for the burst to pass, at most ``MAX_YIELDS`` short waits, so the outbox is slowed, never stopped."""
-    for _ in range(MAX_YIELDS):
-        if not busy():
-            return
-        await asyncio.sleep(YIELD_S)
 
 
 async def run_worker(
@@ -350,9 +343,9 @@ async def run_worker(
     while True:
         wake.clear()
         try:
-            await _yield_to(busy)
+            await scheduler.yield_to(busy)
             while await deliver_due(ctx) == BATCH:
-                await _yield_to(busy)
+                await scheduler.yield_to(busy)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -12,6 +12,18 @@ import asyncpg
 import logs
 from db import locks
 
+YIELD_S = 0.02
+MAX_YIELDS = 25  # a burst defers background work by at most half a second per step
+
+
+async def yield_to(busy: Callable[[], bool]) -> None:
+    """While ``busy()`` (a burst of answers, a backlog of deliveries), give it the cores: wait for it to pass,
+    at most ``MAX_YIELDS`` short waits, so background work is slowed, never stopped."""
+    for _ in range(MAX_YIELDS):
+        if not busy():
+            return
+        await asyncio.sleep(YIELD_S)
+
 
 @dataclass(frozen=True)
 class Job:

@@ -112,7 +112,7 @@ async def test_the_outbox_waits_for_a_burst_of_answers_to_pass_but_is_never_stop
         async with asyncio.timeout(10):
             while CALLS["endless"] == 0:
                 await asyncio.sleep(0.01)
-        assert asked == outbox.MAX_YIELDS
+        assert asked == scheduler.MAX_YIELDS
     finally:
         worker.cancel()
 

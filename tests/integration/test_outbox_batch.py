@@ -159,3 +159,42 @@ WAITING_ON_ADVISORY = """
 SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
                AND datname = current_database())
 """
+
+
+TOUCH = "UPDATE linear_own_changes SET operation = 'touched' WHERE identifier = $1"
+
+
+async def _touching(ctx: outbox.Context, payload: dict[str, Any]) -> outbox.Done:
+    return outbox.Done({"n": payload["n"]}, writes=((TOUCH, (f"thing-{payload['n']}",)),))
+
+
+async def test_a_rows_writes_never_wait_holding_another_rows_writes(pool: asyncpg.Pool) -> None:
+    """Two rows whose writes touch two things, the second held by another transaction (an inbox batch that
+    may wait for the first): the first row is done at once, only the second waits. In one transaction, the
+    first row's write held its lock while waiting for the second: the two waited on each other."""
+    async with pool.acquire() as conn:
+        for n in range(2):
+            await conn.execute(
+                "INSERT INTO linear_own_changes (identifier, updated_at, operation) VALUES ($1, now(), 'x')",
+                f"thing-{n}",
+            )
+            await outbox.enqueue(conn, "test.touching", {"n": n})
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM outbox ORDER BY id")]
+    ctx = outbox.Context(pool=pool, config=Config(), handlers={"test.touching": _touching})
+    holder = await pool.acquire()
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("SELECT 1 FROM linear_own_changes WHERE identifier = 'thing-1' FOR UPDATE")
+        delivering = asyncio.create_task(outbox.deliver_due(ctx))
+        async with asyncio.timeout(10):
+            while await pool.fetchval("SELECT status FROM outbox WHERE id = $1", ids[0]) != "done":
+                await asyncio.sleep(0.02)
+        assert not delivering.done()
+        await transaction.commit()
+        async with asyncio.timeout(10):
+            assert await delivering == 2
+    finally:
+        await pool.release(holder)
+    assert [r["status"] for r in await pool.fetch("SELECT status FROM outbox ORDER BY id")] == ["done", "done"]
+    assert await pool.fetchval("SELECT count(*) FROM linear_own_changes WHERE operation = 'touched'") == 2
