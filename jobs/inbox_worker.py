@@ -34,8 +34,12 @@ from db.errors import TRANSIENT, UNAVAILABLE
 from jobs import inbox
 from jobs.routing import ManyCallback, Router, WebhookEvent
 
-BATCH = 32
-WORKERS = 6  # per process: a batch waits on PostgreSQL round trips most of its time; several overlap
+# Per process. A batch waits on PostgreSQL round trips most of its time, so several overlap; more of them,
+# longer, left more backends fighting the answers for two cores: with 6 x 32, the bench's ceiling was
+# 1,263-1,375/s and the answer p99 at half of it 23-33 ms; with 4 x 16, 1,480-1,621/s and 24-28 ms at that
+# higher half, processing as fast (1,013-1,080 deliveries/s against 965-1,052; scratch runs, issue 13).
+BATCH = 16
+WORKERS = 4
 BUSY_AT = 8  # webhook requests being answered above which only one worker claims (Wakeup)
 POLL_S = 1.0
 CANDIDATES = 512  # how far past the queue's head a batch looks for keys nobody holds
