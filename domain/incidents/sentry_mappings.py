@@ -18,13 +18,6 @@ class MappingStatus(StrEnum):
 
 GET = "SELECT * FROM sentry_error_mappings WHERE sentry_issue_id = $1"
 BY_LINEAR = "SELECT * FROM sentry_error_mappings WHERE linear_issue_id = $1"
-CREATE = """
-INSERT INTO sentry_error_mappings (sentry_issue_id, linear_issue_id, error_type, team_key, status, event_count,
-                                   first_seen_at, last_seen_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, GREATEST($7::timestamptz, $8::timestamptz))
-ON CONFLICT (sentry_issue_id) DO NOTHING
-RETURNING *
-"""
 # One event more; a resolved mapping is open again (a regression), reported through previous_status.
 RECORD_EVENT = """
 WITH old AS (SELECT id, status FROM sentry_error_mappings WHERE sentry_issue_id = $1 FOR UPDATE)
@@ -38,7 +31,7 @@ RETURNING m.*, old.status AS previous_status
 REOPEN = """
 UPDATE sentry_error_mappings SET status = 'open' WHERE sentry_issue_id = $1 AND status = 'resolved' RETURNING *
 """
-# An unlinked mapping stays unlinked until a new Linear issue is opened for it (RELINK).
+# An unlinked mapping stays unlinked until a new Linear issue is opened for it (linear_sync.create_issue).
 SET_STATUS = """
 UPDATE sentry_error_mappings SET status = $2 WHERE sentry_issue_id = $1 AND status <> $2 AND status <> 'unlinked'
 RETURNING *
@@ -48,11 +41,6 @@ UPDATE sentry_error_mappings SET status = $2 WHERE linear_issue_id = $1 AND stat
 """
 UNLINK = """
 UPDATE sentry_error_mappings SET status = 'unlinked' WHERE linear_issue_id = $1 AND status <> 'unlinked' RETURNING *
-"""
-RELINK = """
-UPDATE sentry_error_mappings SET linear_issue_id = $2, team_key = $3, status = $4
-WHERE sentry_issue_id = $1 AND status = 'unlinked'
-RETURNING *
 """
 
 
@@ -89,33 +77,6 @@ async def by_linear(conn: asyncpg.Connection, identifier: str) -> Mapping | None
     return Mapping.of(r) if r else None
 
 
-async def create(
-    conn: asyncpg.Connection,
-    *,
-    sentry_issue_id: str,
-    linear_issue_id: str,
-    error_type: str,
-    team_key: str,
-    status: MappingStatus,
-    event_count: int,
-    first_seen_at: datetime,
-    last_seen_at: datetime,
-) -> Mapping | None:
-    """Insert the mapping; None when it existed already (the first writer wins)."""
-    r = await conn.fetchrow(
-        CREATE,
-        sentry_issue_id,
-        linear_issue_id,
-        error_type,
-        team_key,
-        status.value,
-        event_count,
-        first_seen_at,
-        last_seen_at,
-    )
-    return Mapping.of(r) if r else None
-
-
 async def record_event(
     conn: asyncpg.Connection, sentry_issue_id: str, seen_at: datetime, n: int = 1
 ) -> tuple[Mapping, str] | None:
@@ -140,11 +101,4 @@ async def set_status_by_linear(conn: asyncpg.Connection, identifier: str, status
 async def unlink(conn: asyncpg.Connection, identifier: str) -> Mapping | None:
     """The Linear issue was deleted: the mapping is unlinked (None when none was linked to it)."""
     r = await conn.fetchrow(UNLINK, identifier)
-    return Mapping.of(r) if r else None
-
-
-async def relink(
-    conn: asyncpg.Connection, sentry_issue_id: str, identifier: str, team_key: str, status: MappingStatus
-) -> Mapping | None:
-    r = await conn.fetchrow(RELINK, sentry_issue_id, identifier, team_key, status.value)
     return Mapping.of(r) if r else None

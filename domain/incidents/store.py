@@ -124,9 +124,6 @@ WHERE id = $1 AND status IN ('detected', 'acknowledged', 'mitigating')
 RETURNING *
 """
 SET_SEVERITY = "UPDATE infrastructure_incidents SET severity = $2 WHERE id = $1 AND severity <> $2 RETURNING *"
-SET_LINEAR = """
-UPDATE infrastructure_incidents SET linear_issue_id = $2 WHERE sentry_issue_id = $1 AND linear_issue_id IS NULL
-"""
 SET_SLACK = """
 UPDATE infrastructure_incidents SET slack_channel_id = $2, slack_thread_ts = $3
 WHERE id = $1 AND slack_thread_ts IS NULL
@@ -374,14 +371,6 @@ async def count_pending_event(conn: asyncpg.Connection, sentry_issue_id: str, n:
 
 async def set_severity(conn: asyncpg.Connection, incident_id: uuid.UUID, severity: str) -> Incident | None:
     return _maybe(await conn.fetchrow(SET_SEVERITY, incident_id, severity))
-
-
-async def link_linear(conn: asyncpg.Connection, sentry_issue_id: str, identifier: str) -> None:
-    await conn.execute(SET_LINEAR, sentry_issue_id, identifier)
-
-
-async def set_slack_thread(conn: asyncpg.Connection | asyncpg.Pool, incident_id: str, channel: str, ts: str) -> None:
-    await conn.execute(SET_SLACK, uuid.UUID(incident_id), channel, ts)
 
 
 async def search(
