@@ -1,9 +1,10 @@
 """The realistic delivery mix: recorded payloads made into many distinct deliveries, signed as sent.
 
 Shares (of the deliveries generated): new Sentry issues 25%, Sentry error events on issues already sent
-25%, GitHub workflow runs 15%, pull requests 15%, Linear issue updates 10%, and ~10% repeats of an
-earlier delivery (same id, same bytes: a sender's retry). Only what the senders vary is varied (ids,
-numbers, timestamps); bodies are compact as the senders serialise them.
+25%, GitHub workflow runs 15%, pull requests 15%, Linear issue updates 10%, and ~10% repeats of one of
+the last ``RETRIED_FROM`` deliveries (same id, same bytes: a sender's retry, within Sentry's and Linear's
+60 s replay window even when the benchmark pauses between phases). Only what the senders vary is varied
+(ids, numbers, timestamps); bodies are compact as the senders serialise them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SECRETS = {
 }
 SHARES = (("sentry.issue", 25), ("sentry.error", 25), ("github.workflow_run", 15), ("github.pull_request", 15),
           ("linear.issue", 10), ("repeat", 10))  # fmt: skip
+RETRIED_FROM = 1000
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Mix:
     def make(self) -> Delivery:
         kind = self.rng.choice(self.kinds)
         if kind == "repeat" and self.made:
-            made = self.rng.choice(self.made)
+            made = self.rng.choice(self.made[-RETRIED_FROM:])
             return Delivery(made.source, made.delivery_id, "repeat", made.headers, made.body)
         if kind == "sentry.error" and not self.issues:
             kind = "sentry.issue"
