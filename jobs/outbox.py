@@ -79,9 +79,7 @@ FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS d(id, lease, result)
 WHERE o.id = d.id AND o.lease = d.lease AND o.status = 'pending'
 RETURNING o.id
 """
-SHORT_LOCK_WAIT = "SELECT set_config('lock_timeout', $1, true)"
-BATCH_LOCK_WAIT = "50ms"
-# The advisory locks of a batch's writes (db/locks.py's keys, hashed as there), in one statement, sorted by
+# The advisory locks of a row's writes (db/locks.py's keys, hashed as there), in one statement, sorted by
 # code point as ``locks.xact_lock_all`` sorts them, so two lockers of several keys never deadlock.
 LOCK_ALL = """
 SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))
@@ -269,17 +267,12 @@ def _json(result: Any) -> str | None:
 
 
 async def _settle_done(pool: asyncpg.Pool, done: list[tuple[Claim, Done]]) -> set[int]:
-    """Mark ``done`` rows done and run their writes, in one transaction; the ids still held are returned.
-    Several rows with writes never wait long for a lock (``BATCH_LOCK_WAIT``): waiting while holding one
-    written row's locks, for a transaction that may wait for them (an inbox batch), is a deadlock that
-    PostgreSQL finds only after 1 s (deadlock_timeout); ``LockNotAvailableError`` then, for one row at a time."""
+    """Mark ``done`` rows done and run their writes, in one transaction; the ids still held are returned."""
     ids, leases, results = [c.id for c, _ in done], [c.lease for c, _ in done], [_json(d.result) for _, d in done]
     keys = sorted({key for _, d in done for key in d.locks})
     if not keys and not any(d.writes for _, d in done):
         return {r["id"] for r in await pool.fetch(DONE, ids, leases, results)}
     async with pool.acquire() as conn, conn.transaction():
-        if len(done) > 1:
-            await conn.execute(SHORT_LOCK_WAIT, BATCH_LOCK_WAIT)
         if keys:
             await conn.execute(LOCK_ALL, keys)
         settled = {r["id"] for r in await conn.fetch(DONE, ids, leases, results)}
@@ -312,22 +305,27 @@ async def _settle_each(ctx: Context, done: list[tuple[Claim, Done]]) -> tuple[se
 
 
 async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
-    """Claim and deliver what is due now, concurrently; the successes are marked done together, with their
-    writes, in one transaction, once the batch's handlers have all returned (each handler's time is bounded
-    well inside the lease, so the claims still hold). Returns how many rows were claimed."""
+    """Claim and deliver what is due now, concurrently; once the batch's handlers have all returned (each
+    handler's time is bounded well inside the lease, so the claims still hold), the successes without writes
+    are marked done in one statement, and each success with writes in a transaction of its own. Returns how
+    many rows were claimed."""
     rows = await ctx.pool.fetch(CLAIM, limit, float(LEASE_S))
     if not rows:
         return 0
     done = [d for d in await asyncio.gather(*(_deliver(ctx, row) for row in rows)) if d is not None]
+    plain = [d for d in done if not d[1].writes and not d[1].locks]
     settled: set[int] = set()
     failed: set[int] = set()
     try:
-        settled = await _settle_done(ctx.pool, done) if done else set()
-    except asyncpg.LockNotAvailableError:
-        settled, failed = await _settle_each(ctx, done)  # contended: each row alone, waiting as long as needed
+        settled = await _settle_done(ctx.pool, plain) if plain else set()
     except (asyncpg.PostgresError, ValueError, TypeError) as exc:
-        logs.event("outbox.batch_settle_failed", logging.WARNING, error=repr(exc)[:2000], rows=len(done))
-        settled, failed = await _settle_each(ctx, done)
+        logs.event("outbox.batch_settle_failed", logging.WARNING, error=repr(exc)[:2000], rows=len(plain))
+        settled, failed = await _settle_each(ctx, plain)
+    # Each row with writes alone: batched, one row's write held an incident's row while the next waited on an
+    # inbox batch waiting for it, a deadlock PostgreSQL finds after 1 s (deadlock_timeout), stalling both.
+    written, lost = await _settle_each(ctx, [d for d in done if d[1].writes or d[1].locks])
+    settled |= written
+    failed |= lost
     for claim, _ in done:
         if claim.id in settled:
             logs.event("outbox.delivered", outbox_id=claim.id, kind=claim.kind, attempt=claim.attempts)

@@ -170,9 +170,8 @@ async def _touching(ctx: outbox.Context, payload: dict[str, Any]) -> outbox.Done
 
 async def test_a_rows_writes_never_wait_holding_another_rows_writes(pool: asyncpg.Pool) -> None:
     """Two rows whose writes touch two things, the second held by another transaction (an inbox batch that
-    may wait for the first): the batch's transaction gives up waiting at once (``BATCH_LOCK_WAIT``) and
-    each row is settled alone, so the first is done while the second waits. Waiting in one transaction,
-    the first row's write held its lock while waiting for the second: the two waited on each other."""
+    may wait for the first): the first row is done at once, only the second waits. In one transaction, the
+    first row's write held its lock while waiting for the second: the two waited on each other."""
     async with pool.acquire() as conn:
         for n in range(2):
             await conn.execute(
