@@ -145,3 +145,16 @@ def token(role: str = "service_role", *, expires_in: int = 300, secret: str = JW
 
 def bearer(role: str = "service_role", **kwargs: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role, **kwargs)}"}
+
+
+@pytest.fixture
+async def counted(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
+    """A one-connection pool whose statements are recorded (asyncpg's query logger), for statement counts."""
+    statements: list[str] = []
+    counted_pool = await connect.create_pool(database_url, min_size=1, max_size=1)
+    async with counted_pool.acquire() as conn:
+        conn.add_query_logger(lambda q: statements.append(" ".join(q.query.split())))
+    try:
+        yield counted_pool, statements
+    finally:
+        await counted_pool.close()

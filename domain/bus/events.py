@@ -39,7 +39,8 @@ TAIL = "SELECT coalesce(max(seq), 0) FROM agent_event_offsets"
 # as fast as one that matches everything; the page's ``next`` says how far it scanned.
 WINDOW = 10_000
 MAX_SEQ = 2**63 - 1
-READ_AFTER = """
+# A page of events after a cursor ($1) up to a seq ($6), with the tail; ``where`` picks the offsets.
+READ_PAGE = """
 WITH page AS (
     SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
            e.correlation_id, e.created_at
@@ -52,7 +53,7 @@ WITH page AS (
           AND ($4::uuid IS NULL OR e.correlation_id = $4)
         LIMIT 1
     ) e
-    WHERE o.seq > $1 AND o.seq <= $6
+    WHERE {where} o.seq > $1 AND o.seq <= $6
     ORDER BY o.seq
     LIMIT $5
 )
@@ -61,35 +62,15 @@ FROM (SELECT coalesce(max(seq), 0) AS tail FROM agent_event_offsets) t
 LEFT JOIN page ON true
 ORDER BY page.seq
 """
+READ_AFTER = READ_PAGE.format(where="")
 # With a type or a correlation id, the same page through the offsets' own copy of the value
 # (1080_offsets_by_type_and_correlation.sql): an index range on (value, seq), then one primary-key lookup
 # per offset for the rest of the filter and the row itself. The value's test (texteq, uuid_eq) is
 # leakproof, so it stays an index condition under row level security. One statement per column, so each
 # cached plan keeps its index.
-READ_BY = """
-WITH page AS (
-    SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,
-           e.correlation_id, e.created_at
-    FROM agent_event_offsets o
-    CROSS JOIN LATERAL (
-        SELECT * FROM agent_events e
-        WHERE e.id = o.event_id
-          AND ($2::text IS NULL OR e.target_agent_ids @> ARRAY[$2] OR coalesce(cardinality(e.target_agent_ids), 0) = 0)
-          AND ($3::text IS NULL OR e.event_type = $3)
-          AND ($4::uuid IS NULL OR e.correlation_id = $4)
-        LIMIT 1
-    ) e
-    WHERE o.{col} = {arg} AND o.seq > $1 AND o.seq <= $6
-    ORDER BY o.seq
-    LIMIT $5
-)
-SELECT t.tail, page.*
-FROM (SELECT coalesce(max(seq), 0) AS tail FROM agent_event_offsets) t
-LEFT JOIN page ON true
-ORDER BY page.seq
-"""
 READ_SELECTIVE = {
-    col: READ_BY.format(col=col, arg=arg) for col, arg in (("correlation_id", "$4::uuid"), ("event_type", "$3::text"))
+    col: READ_PAGE.format(where=f"o.{col} = {arg} AND")
+    for col, arg in (("correlation_id", "$4::uuid"), ("event_type", "$3::text"))
 }
 GET_ONE = """
 SELECT o.seq, e.id, e.source_agent_id, e.source_agent_type, e.event_type, e.payload, e.target_agent_ids,

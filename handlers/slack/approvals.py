@@ -216,25 +216,7 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             made.append(slack_api.make_client(app[CONFIG]))
         return made[0]
 
-    async def approve_now(body: dict[str, Any]) -> None:
-        """An Approve click over HTTP, answered already (``bolt.FAST_PATHS``)."""
-        action = body["actions"][0]
-        await decide_click(
-            app[POOL],
-            app[GROUP_MEMBERS].lookup(web_client()),
-            raw_id=action.get("value"),
-            user=body["user"]["id"],
-            channel=_channel_of(body),
-            decision=Decision.APPROVED,
-            from_message=_from_message(body),
-            hub=app[HUB],
-        )
-
-    app.setdefault(FAST_PATHS, {})[ActionId.APPROVE] = approve_now
-
-    @bolt.block_action(ActionId.APPROVE)
-    async def approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+    async def approve_with(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> None:
         await decide_click(
             app[POOL],
             app[GROUP_MEMBERS].lookup(client),
@@ -245,6 +227,17 @@ def register(bolt: AsyncApp, app: web.Application) -> None:
             from_message=_from_message(body),
             hub=app[HUB],
         )
+
+    async def approve_now(body: dict[str, Any]) -> None:
+        """An Approve click over HTTP, answered already (``bolt.FAST_PATHS``)."""
+        await approve_with(web_client(), body, body["actions"][0])
+
+    app.setdefault(FAST_PATHS, {})[ActionId.APPROVE] = approve_now
+
+    @bolt.block_action(ActionId.APPROVE)
+    async def approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await approve_with(client, body, action)
 
     @bolt.block_action(ActionId.REJECT)
     async def reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:

@@ -5,30 +5,15 @@ holds it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 
 from config import Config
-from db import connect, locks
+from db import locks
 from jobs import outbox
 
 TAKE_OVER = "UPDATE outbox SET lease = gen_random_uuid(), locked_until = now() + interval '1 minute' WHERE id = $1"
-
-
-@pytest.fixture
-async def counted(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
-    """A one-connection pool on the cleaned database whose statements are recorded."""
-    statements: list[str] = []
-    counted_pool = await connect.create_pool(database_url, min_size=1, max_size=1)
-    async with counted_pool.acquire() as conn:
-        conn.add_query_logger(lambda q: statements.append(" ".join(q.query.split())))
-    try:
-        yield counted_pool, statements
-    finally:
-        await counted_pool.close()
 
 
 async def _echo(ctx: outbox.Context, payload: dict[str, Any]) -> dict[str, Any] | None:

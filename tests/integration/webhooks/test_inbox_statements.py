@@ -5,30 +5,15 @@ asyncpg's query logger on a one-connection pool that both the store and the work
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from app import wire
-from db import connect
 from integrations.linear import client as linear_client
 from jobs import inbox, inbox_worker
 from tests.integration.webhooks.conftest import World, fixture_bytes
 
 ISSUE = "1170820242"
-
-
-@pytest.fixture
-async def counted(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
-    statements: list[str] = []
-    pool = await connect.create_pool(database_url, min_size=1, max_size=1)
-    async with pool.acquire() as conn:
-        conn.add_query_logger(lambda q: statements.append(" ".join(q.query.split())))
-    try:
-        yield pool, statements
-    finally:
-        await pool.close()
 
 
 async def store(pool: asyncpg.Pool, delivery_id: str, event_type: str, action: str, body: bytes, key: str) -> None:
