@@ -23,7 +23,7 @@ LIMIT $4
 AFTERMATH = """
 SELECT incident_number, severity, extract(epoch FROM created_at - $2) / 86400.0 AS days_after
 FROM infrastructure_incidents
-WHERE $1 = ANY(affected_services) AND created_at > $2 AND created_at <= $2 + make_interval(days => $3)
+WHERE affected_services @> ARRAY[$1::text] AND created_at > $2 AND created_at <= $2 + make_interval(days => $3)
 ORDER BY created_at
 LIMIT 1
 """
