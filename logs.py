@@ -26,6 +26,12 @@ TOKEN_PATTERNS = re.compile(
     r"|\b(?:v0|sha256)=[0-9a-fA-F]{64}"
     r"|(?<=://)[^/@\s:]+:[^/@\s]+(?=@)"
 )
+# What every TOKEN_PATTERNS match contains (with "bearer" in any case): a line holding none of them cannot
+# match, and is not searched. Searching took 27 us of a 40 us access-log line, most lines hold none.
+TOKEN_HINTS = (
+    "xox", "xapp-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "lin_api_", "lin_oauth_", "eyJ", "v0=",
+    "sha256=", "://",
+)  # fmt: skip
 SENSITIVE_KEY = re.compile(r"signature|authorization|token|secret|password|cookie|api_key", re.IGNORECASE)
 MIN_SECRET_LEN = 8  # shorter values (tests' "s") would mask ordinary words
 _secrets: set[str] = set()
@@ -45,9 +51,11 @@ def remember_secrets(values: Iterable[str]) -> None:
 
 def scrub(text: str) -> str:
     """``text`` with every remembered secret and every token-shaped value replaced by a mask."""
-    if _secret_pattern is not None:
+    if _secret_pattern is not None and any(secret in text for secret in _secrets):
         text = _secret_pattern.sub(MASK, text)
-    return TOKEN_PATTERNS.sub(MASK, text)
+    if any(hint in text for hint in TOKEN_HINTS) or "bearer" in text.lower():
+        text = TOKEN_PATTERNS.sub(MASK, text)
+    return text
 
 
 def scrub_value(value: Any) -> Any:
