@@ -158,3 +158,15 @@ async def counted(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, list[s
         yield counted_pool, statements
     finally:
         await counted_pool.close()
+
+
+# This backend's own reads in the running transaction (no waiting for statistics to be flushed).
+ROWS_READ = """
+SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)::bigint FROM pg_stat_xact_user_tables
+WHERE relname = ANY($1::text[])
+"""
+
+
+async def rows_read(conn: asyncpg.Connection, *tables: str) -> int:
+    """Rows the connection's running transaction has read from ``tables`` so far (scans and index fetches)."""
+    return int(await conn.fetchval(ROWS_READ, list(tables)))

@@ -21,7 +21,7 @@ from app import wire
 from domain.metrics import analytics
 from handlers import commands
 from jobs import inbox, inbox_worker, scheduler
-from tests.conftest import make_config
+from tests.conftest import make_config, rows_read
 from tests.integration.webhooks.conftest import World, fixture_bytes
 from tests.integration.webhooks.conftest import world as world
 from tests.integration.webhooks.conftest import world_factory as world_factory
@@ -136,13 +136,6 @@ async def test_the_retry_query_is_served_by_index(pool: asyncpg.Pool) -> None:
     assert "webhook_deliveries_retry_idx" in plan and "Seq Scan" not in plan, plan
 
 
-# This backend's own reads in the running transaction (no waiting for statistics to be flushed).
-TUPLES_READ = """
-SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
-WHERE relname = 'webhook_deliveries'
-"""
-
-
 async def test_a_claim_reads_the_queue_head_only_when_a_burst_has_made_the_statistics_stale(
     pool: asyncpg.Pool,
 ) -> None:
@@ -155,8 +148,8 @@ async def test_a_claim_reads_the_queue_head_only_when_a_burst_has_made_the_stati
         " FROM generate_series(1, 5000) g"
     )
     async with pool.acquire() as conn, conn.transaction():
-        before = await conn.fetchval(TUPLES_READ)
+        before = await rows_read(conn, "webhook_deliveries")
         rows = await conn.fetch(inbox_worker.CLAIM, 32, inbox_worker.CANDIDATES, "k:", 32)
-        read = await conn.fetchval(TUPLES_READ) - before
+        read = await rows_read(conn, "webhook_deliveries") - before
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows) and len(rows) == 32
     assert read < 2 * inbox_worker.CANDIDATES, f"one claim read {read} rows of a backlog of 5,000"

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from domain.incidents import fix_events
+from tests.conftest import rows_read
 from tests.integration.webhooks.conftest import World, corpus_bytes, fixture_bytes, linear_now
 from tests.integration.webhooks.test_linear import known
 
@@ -181,12 +182,6 @@ async def test_linear_sla_breach_raises_the_severity_once(world: World) -> None:
     assert "severity raised high -> critical" in world.slack.called("chat.postMessage")[-1].args["text"]
 
 
-TEAM_ROWS_READ = """
-SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) FROM pg_stat_xact_user_tables
-WHERE relname IN ('sentry_error_mappings', 'fix_metrics')
-"""
-
-
 async def test_known_teams_come_from_mappings_fix_rows_and_routing_by_index_not_by_reading_every_row(
     world: World,
 ) -> None:
@@ -205,8 +200,8 @@ async def test_known_teams_come_from_mappings_fix_rows_and_routing_by_index_not_
         " WHERE config_key = 'linear.routing'"
     )
     async with world.pool.acquire() as conn, conn.transaction():
-        before = await conn.fetchval(TEAM_ROWS_READ)
+        before = await rows_read(conn, "sentry_error_mappings", "fix_metrics")
         teams = await fix_events.known_teams(conn)
-        read = await conn.fetchval(TEAM_ROWS_READ) - before
+        read = await rows_read(conn, "sentry_error_mappings", "fix_metrics") - before
     assert teams == {"ENG", "OPS", "MOB", "WEB"}
     assert read < 50, f"{read} rows read for 4 team keys"

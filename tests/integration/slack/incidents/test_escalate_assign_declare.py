@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from domain.incidents import actions
 from domain.incidents.messages import ActionId, Field
-from tests.conftest import bearer
+from tests.conftest import bearer, rows_read
 from tests.integration.slack.incidents.world import Incidents, elements, eventually, submission_payload
 from tests.integration.webhooks.conftest import INCIDENTS_CHANNEL
 
@@ -84,12 +84,6 @@ async def test_assign_to_an_agent_known_to_the_bus(incidents: Incidents) -> None
     assert any("triage-agent" in m.text for m in incidents.replies(row))
 
 
-EVENT_ROWS_READ = """
-SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) FROM pg_stat_xact_user_tables
-WHERE relname = 'agent_events'
-"""
-
-
 async def test_the_agents_an_announcement_offers_are_found_by_index_not_by_reading_the_week(
     incidents: Incidents,
 ) -> None:
@@ -108,9 +102,9 @@ async def test_the_agents_an_announcement_offers_are_found_by_index_not_by_readi
         " VALUES ('retired-agent', 'worker', 'x.seen', now() - interval '8 days')"
     )
     async with incidents.pool.acquire() as conn, conn.transaction():
-        before = await conn.fetchval(EVENT_ROWS_READ)
+        before = await rows_read(conn, "agent_events")
         agents = await actions.known_agents(conn)
-        read = await conn.fetchval(EVENT_ROWS_READ) - before
+        read = await rows_read(conn, "agent_events") - before
     assert agents == ["triage-agent", "fix-agent", "listener-agent"]
     assert read <= actions.RECENT_EVENTS + 20, f"{read} event rows read to name 3 agents"
 
