@@ -71,20 +71,26 @@ WHERE id IN (
 RETURNING id, kind, payload, attempts, lease
 """
 # Outcomes apply only while the row is held by the claim that produced them.
+SETTLE = "status = 'done', done_at = now(), locked_until = NULL, lease = NULL, last_error = NULL"
 # A batch's successes in one statement (the results as JSON text): the ids returned are those still held.
-DONE = """
-UPDATE outbox AS o SET status = 'done', done_at = now(), locked_until = NULL, lease = NULL,
-    result = d.result::jsonb, last_error = NULL
+# With $4, the advisory locks of the rows' writes first (db/locks.py's keys, hashed as there), sorted by code
+# point as ``locks.xact_lock_all`` sorts them, so two lockers of several keys never deadlock.
+DONE = f"""
+WITH locked AS (
+    SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0))) AS n
+    FROM (SELECT key FROM unnest($4::text[]) AS key ORDER BY key COLLATE "C") AS sorted
+)
+UPDATE outbox AS o SET {SETTLE}, result = d.result::jsonb
 FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS d(id, lease, result)
-WHERE o.id = d.id AND o.lease = d.lease AND o.status = 'pending'
+WHERE o.id = d.id AND o.lease = d.lease AND o.status = 'pending' AND (SELECT n FROM locked) >= 0
 RETURNING o.id
 """
-# The advisory locks of a row's writes (db/locks.py's keys, hashed as there), in one statement, sorted by
-# code point as ``locks.xact_lock_all`` sorts them, so two lockers of several keys never deadlock.
-LOCK_ALL = """
-SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))
-FROM (SELECT key FROM unnest($1::text[]) AS key ORDER BY key COLLATE "C") AS sorted
-"""
+# One row settled inside a handler's own statement (``Done.settle``): $1 id, $2 lease, $3 result as JSON text.
+SETTLED = f"""settled AS (
+    UPDATE outbox SET {SETTLE}, result = $3::text::jsonb
+    WHERE id = $1 AND lease = $2 AND status = 'pending'
+    RETURNING id
+)"""
 DEAD = """
 UPDATE outbox SET status = 'dead', locked_until = NULL, lease = NULL, last_error = $3
 WHERE id = $1 AND lease = $2 AND status = 'pending'
@@ -151,14 +157,21 @@ Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
 
 @dataclass(frozen=True)
 class Done:
-    """A handler's result with the writes that record it, run in the transaction that marks the row done
-    with the rest of its batch, and only while the row's claim still holds it: the advisory ``locks``
-    (db/locks.py keys) first, then ``writes`` as (SQL, args), one pipelined ``executemany`` per statement.
-    A handler that returns a plain value is ``Done(value)``."""
+    """A handler's result with the writes that record it, run with the row's done, and only while the row's
+    claim still holds it: the advisory ``locks`` (db/locks.py keys) first, then ``writes`` as (SQL, args), in
+    a transaction. Or ``settle``: one statement (SQL, args from $4) that settles the row itself through the
+    CTE ``SETTLED``, writes only when ``settled`` returned the row, and returns its id: one round trip where
+    a transaction took four, for writes that need no lock. A handler that returns a plain value
+    is ``Done(value)``."""
 
     result: Any
     writes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     locks: tuple[str, ...] = ()
+    settle: tuple[str, tuple[Any, ...]] | None = None
+
+    @property
+    def plain(self) -> bool:
+        return not self.writes and not self.locks and self.settle is None
 
 
 @dataclass(frozen=True)
@@ -267,15 +280,17 @@ def _json(result: Any) -> str | None:
 
 
 async def _settle_done(pool: asyncpg.Pool, done: list[tuple[Claim, Done]]) -> set[int]:
-    """Mark ``done`` rows done and run their writes, in one transaction; the ids still held are returned."""
+    """Mark ``done`` rows done and run their writes, in one transaction (a ``settle`` row alone, in its own
+    statement); the ids still held are returned."""
     ids, leases, results = [c.id for c, _ in done], [c.lease for c, _ in done], [_json(d.result) for _, d in done]
+    if len(done) == 1 and done[0][1].settle is not None:
+        sql, args = done[0][1].settle
+        return {r["id"] for r in await pool.fetch(sql, ids[0], leases[0], results[0], *args)}
     keys = sorted({key for _, d in done for key in d.locks})
     if not keys and not any(d.writes for _, d in done):
-        return {r["id"] for r in await pool.fetch(DONE, ids, leases, results)}
+        return {r["id"] for r in await pool.fetch(DONE, ids, leases, results, keys)}
     async with pool.acquire() as conn, conn.transaction():
-        if keys:
-            await conn.execute(LOCK_ALL, keys)
-        settled = {r["id"] for r in await conn.fetch(DONE, ids, leases, results)}
+        settled = {r["id"] for r in await conn.fetch(DONE, ids, leases, results, keys)}
         writes: dict[str, list[tuple[Any, ...]]] = {}
         for claim, outcome in done:
             if claim.id in settled:
@@ -307,13 +322,13 @@ async def _settle_each(ctx: Context, done: list[tuple[Claim, Done]]) -> tuple[se
 async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
     """Claim and deliver what is due now, concurrently; once the batch's handlers have all returned (each
     handler's time is bounded well inside the lease, so the claims still hold), the successes without writes
-    are marked done in one statement, and each success with writes in a transaction of its own. Returns how
-    many rows were claimed."""
+    are marked done in one statement, and each success with writes in a transaction (or a statement) of its
+    own. Returns how many rows were claimed."""
     rows = await ctx.pool.fetch(CLAIM, limit, float(LEASE_S))
     if not rows:
         return 0
     done = [d for d in await asyncio.gather(*(_deliver(ctx, row) for row in rows)) if d is not None]
-    plain = [d for d in done if not d[1].writes and not d[1].locks]
+    plain = [d for d in done if d[1].plain]
     settled: set[int] = set()
     failed: set[int] = set()
     try:
@@ -323,7 +338,7 @@ async def deliver_due(ctx: Context, limit: int = BATCH) -> int:
         settled, failed = await _settle_each(ctx, plain)
     # Each row with writes alone: batched, one row's write held an incident's row while the next waited on an
     # inbox batch waiting for it, a deadlock PostgreSQL finds after 1 s (deadlock_timeout), stalling both.
-    written, lost = await _settle_each(ctx, [d for d in done if d[1].writes or d[1].locks])
+    written, lost = await _settle_each(ctx, [d for d in done if not d[1].plain])
     settled |= written
     failed |= lost
     for claim, _ in done:

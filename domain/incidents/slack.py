@@ -59,6 +59,14 @@ WHERE id = $2 AND lease = $4 AND status = 'pending'
 RETURNING payload
 """
 
+# The announcement's thread on its incident, with the outbox row's done (``outbox.Done.settle``).
+RECORD_THREAD = f"""
+WITH {outbox.SETTLED}, recorded AS (
+    UPDATE infrastructure_incidents SET slack_channel_id = $5, slack_thread_ts = $6
+    WHERE id = $4 AND slack_thread_ts IS NULL AND EXISTS (SELECT 1 FROM settled)
+)
+SELECT id FROM settled
+"""
 # The incident and the agents its announcement offers, in one round trip.
 WITH_AGENTS = f"""
 SELECT i.*, ARRAY({actions.KNOWN_AGENTS.strip()}) AS announce_agents__
@@ -99,8 +107,8 @@ async def announce(ctx: Context, payload: dict[str, Any]) -> dict[str, Any] | ou
         blocks=blocks,
     )
     posted_channel, ts = answer.get("channel") or channel, answer["ts"]
-    recorded = (incidents.SET_SLACK, (incident.id, posted_channel, ts))  # with the row's done, batched
-    return outbox.Done({"channel": posted_channel, "ts": ts, "adopted": adopted}, writes=(recorded,))
+    recorded = (RECORD_THREAD, (incident.id, posted_channel, ts))
+    return outbox.Done({"channel": posted_channel, "ts": ts, "adopted": adopted}, settle=recorded)
 
 
 async def _posted(ctx: Context, payload: dict[str, Any]) -> incidents.Incident | None:

@@ -124,10 +124,6 @@ WHERE id = $1 AND status IN ('detected', 'acknowledged', 'mitigating')
 RETURNING *
 """
 SET_SEVERITY = "UPDATE infrastructure_incidents SET severity = $2 WHERE id = $1 AND severity <> $2 RETURNING *"
-SET_SLACK = """
-UPDATE infrastructure_incidents SET slack_channel_id = $2, slack_thread_ts = $3
-WHERE id = $1 AND slack_thread_ts IS NULL
-"""
 # The list's WHERE is composed from fixed fragments per filter combination (16 statements, built once), so
 # each prepared statement's plan follows its own index (infrastructure_incidents_status_page_idx,
 # _severity_page_idx, the GIN infrastructure_incidents_services_idx through @>, _created_idx) instead of

@@ -35,7 +35,7 @@ async def test_a_batch_of_successes_is_marked_done_in_one_statement(
     assert [r["status"] for r in rows] == ["done"] * 5
     assert [r["result"] for r in rows] == [{"echo": 0}, {"echo": 1}, {"echo": 2}, {"echo": 3}, None]
     assert all(r["lease"] is None and r["locked_until"] is None for r in rows)
-    done = [s for s in statements if s.startswith("UPDATE outbox") and "status = 'done'" in s]
+    done = [s for s in statements if "UPDATE outbox AS o SET status = 'done'" in s]
     assert len(done) == 1, statements
 
 
@@ -183,3 +183,48 @@ async def test_a_rows_writes_never_wait_holding_another_rows_writes(pool: asyncp
         await pool.release(holder)
     assert [r["status"] for r in await pool.fetch("SELECT status FROM outbox ORDER BY id")] == ["done", "done"]
     assert await pool.fetchval("SELECT count(*) FROM linear_own_changes WHERE operation = 'touched'") == 2
+
+
+SETTLE_TOUCH = f"""
+WITH {outbox.SETTLED}, touched AS (
+    UPDATE linear_own_changes SET operation = 'touched', updated_at = updated_at + make_interval(secs => 1 / $5::int)
+    WHERE identifier = $4 AND EXISTS (SELECT 1 FROM settled)
+)
+SELECT id FROM settled
+"""
+
+
+async def test_a_row_settled_in_its_own_statement_writes_only_while_its_claim_holds(
+    pool: asyncpg.Pool, counted: tuple[asyncpg.Pool, list[str]]
+) -> None:
+    """``Done.settle``: the row's done and its write in one statement, no transaction. A row another claim
+    took meanwhile is neither done nor written; a write the database refuses leaves its row to be retried."""
+    counted_pool, statements = counted
+
+    async def settling(ctx: outbox.Context, payload: dict[str, Any]) -> outbox.Done:
+        claim = outbox.current()
+        assert claim is not None
+        if payload["n"] == 1:
+            await pool.execute(TAKE_OVER, claim.id)
+        return outbox.Done({"n": payload["n"]}, settle=(SETTLE_TOUCH, (f"thing-{payload['n']}", payload["divisor"])))
+
+    async with pool.acquire() as conn:
+        for n, divisor in enumerate([1, 1, 0]):
+            await conn.execute(
+                "INSERT INTO linear_own_changes (identifier, updated_at, operation) VALUES ($1, now(), 'x')",
+                f"thing-{n}",
+            )
+            await outbox.enqueue(conn, "test.settling", {"n": n, "divisor": divisor})
+    ctx = outbox.Context(pool=counted_pool, config=Config(), handlers={"test.settling": settling})
+
+    assert await outbox.deliver_due(ctx) == 3
+
+    rows = await pool.fetch(
+        "SELECT o.status, o.result, o.last_error, c.operation FROM outbox o"
+        " JOIN linear_own_changes c ON c.identifier = 'thing-' || (o.payload ->> 'n') ORDER BY o.id"
+    )
+    assert [(r["status"], r["operation"]) for r in rows] == [("done", "touched"), ("pending", "x"), ("pending", "x")]
+    assert rows[0]["result"] == {"n": 0} and rows[1]["last_error"] is None
+    assert "division by zero" in rows[2]["last_error"]
+    assert [s for s in statements if "settled AS" in s] == [" ".join(SETTLE_TOUCH.split())] * 3
+    assert not [s for s in statements if s.startswith(("BEGIN", "COMMIT"))], statements
