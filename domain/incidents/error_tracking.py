@@ -54,6 +54,27 @@ SELECT * FROM opened
 """
 
 
+# ``n`` more events of a Sentry issue, in one statement: on its mapping (a resolved one is open again, a
+# regression its previous_status tells), or, while there is none (the Linear issue is not open yet), on its
+# latest incident (``incidents.COUNT_PENDING_EVENT``); ``on_incident`` is false when neither exists.
+COUNT_EVENTS = f"""
+WITH counted AS (
+    UPDATE sentry_error_mappings m SET
+        event_count = m.event_count + $2,
+        last_seen_at = GREATEST(m.last_seen_at, $3),
+        status = CASE WHEN m.status = 'resolved' THEN 'open' ELSE m.status END
+    FROM (SELECT id, status FROM sentry_error_mappings WHERE sentry_issue_id = $1 FOR UPDATE) AS old
+    WHERE m.id = old.id
+    RETURNING m.*, old.status AS previous_status
+), pending AS (
+    {incidents.COUNT_PENDING_EVENT.strip()}
+      AND NOT EXISTS (SELECT 1 FROM counted)
+    RETURNING id
+)
+SELECT counted.*, EXISTS (SELECT 1 FROM pending) AS on_incident FROM (SELECT 1) AS one LEFT JOIN counted ON true
+"""
+
+
 async def routed_team(conn: asyncpg.Connection, project: str | None) -> str | None:
     """The Linear team key the routing setting names for a Sentry project (None: the default team)."""
     routing = await settings.get(conn, ROUTING_KEY, {})
@@ -217,15 +238,14 @@ async def on_events(conn: asyncpg.Connection, events: list[SentryEvent], *, now:
     first = events[0]
     seen = [e.seen_at for e in events if e.seen_at is not None]
     await locks.xact_lock(conn, locks.incident("sentry", first.issue_id))
-    counted = await sentry_mappings.record_event(conn, first.issue_id, max(seen) if seen else now, len(events))
-    if counted is None:
-        # The Linear issue (and so the mapping) does not exist yet: keep the count on the incident.
-        if not await incidents.count_pending_event(conn, first.issue_id, len(events)):
+    counted = await conn.fetchrow(COUNT_EVENTS, first.issue_id, len(events), max(seen) if seen else now)
+    if counted["sentry_issue_id"] is None:
+        if not counted["on_incident"]:
             await ensure_incident(conn, first.issue, now=now)  # its Linear issue starts with this event counted
             if len(events) > 1:
                 await incidents.count_pending_event(conn, first.issue_id, len(events) - 1)
         return
-    mapping, previous_status = counted
+    mapping, previous_status = sentry_mappings.Mapping.of(counted), counted["previous_status"]
     cause = f"new event {first.event_id or ''}".strip()
     if previous_status == MappingStatus.RESOLVED:
         await regression(conn, mapping, now=now, cause=cause)

@@ -18,16 +18,6 @@ class MappingStatus(StrEnum):
 
 GET = "SELECT * FROM sentry_error_mappings WHERE sentry_issue_id = $1"
 BY_LINEAR = "SELECT * FROM sentry_error_mappings WHERE linear_issue_id = $1"
-# One event more; a resolved mapping is open again (a regression), reported through previous_status.
-RECORD_EVENT = """
-WITH old AS (SELECT id, status FROM sentry_error_mappings WHERE sentry_issue_id = $1 FOR UPDATE)
-UPDATE sentry_error_mappings m SET
-    event_count = m.event_count + $3,
-    last_seen_at = GREATEST(m.last_seen_at, $2),
-    status = CASE WHEN m.status = 'resolved' THEN 'open' ELSE m.status END
-FROM old WHERE m.id = old.id
-RETURNING m.*, old.status AS previous_status
-"""
 REOPEN = """
 UPDATE sentry_error_mappings SET status = 'open' WHERE sentry_issue_id = $1 AND status = 'resolved' RETURNING *
 """
@@ -75,14 +65,6 @@ async def get(conn: asyncpg.Connection, sentry_issue_id: str) -> Mapping | None:
 async def by_linear(conn: asyncpg.Connection, identifier: str) -> Mapping | None:
     r = await conn.fetchrow(BY_LINEAR, identifier)
     return Mapping.of(r) if r else None
-
-
-async def record_event(
-    conn: asyncpg.Connection, sentry_issue_id: str, seen_at: datetime, n: int = 1
-) -> tuple[Mapping, str] | None:
-    """Count ``n`` events; returns the mapping and its status before (``resolved`` means a regression)."""
-    r = await conn.fetchrow(RECORD_EVENT, sentry_issue_id, seen_at, n)
-    return (Mapping.of(r), r["previous_status"]) if r else None
 
 
 async def reopen(conn: asyncpg.Connection, sentry_issue_id: str) -> Mapping | None:

@@ -58,11 +58,33 @@ async def test_a_burst_of_one_issues_events_is_one_update(
         await store(pool, f"event-{n}", "error", "created", body, f"sentry:{ISSUE}")
     statements.clear()
     assert await inbox_worker.drain_once(pool, wire().router) == 5
-    updates = [s for s in statements if s.startswith("WITH old AS (SELECT id, status FROM sentry_error_mappings")]
+    updates = [s for s in statements if s.startswith("WITH counted AS ( UPDATE sentry_error_mappings")]
     assert len(updates) == 1, statements
     assert await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings") == before + 5
     rows = await world.pool.fetch("SELECT status, attempts FROM webhook_deliveries WHERE delivery_id LIKE 'event-%'")
     assert {(r["status"], r["attempts"]) for r in rows} == {("processed", 1)}
+
+
+async def test_events_before_the_mapping_exists_count_on_the_incident_in_the_same_one_statement(
+    world: World, counted: tuple[asyncpg.Pool, list[str]]
+) -> None:
+    """The Linear issue (and so the mapping) is not open yet: the burst's 5 events are counted on the incident
+    by the statement that looked for the mapping (it took a second statement)."""
+    pool, statements = counted
+    await store(pool, "one", "issue", "created", fixture_bytes("sentry", "issue.created"), f"sentry:{ISSUE}")
+    assert await inbox_worker.drain_once(pool, wire().router) == 1
+    template = json.loads(fixture_bytes("sentry", "error.created"))
+    for n in range(5):
+        template["data"]["error"]["event_id"] = f"{n:032x}"
+        body = json.dumps(template, separators=(",", ":")).encode()
+        await store(pool, f"event-{n}", "error", "created", body, f"sentry:{ISSUE}")
+    statements.clear()
+    assert await inbox_worker.drain_once(pool, wire().router) == 5
+    touching = [s for s in statements if "sentry_error_mappings" in s or "infrastructure_incidents" in s]
+    assert len(touching) == 1 and touching[0].startswith("WITH counted AS ("), statements
+    details = await world.pool.fetchval("SELECT error_details FROM infrastructure_incidents")
+    assert details["pending_events"] == 5
+    assert await world.pool.fetchval("SELECT count(*) FROM sentry_error_mappings") == 0
 
 
 async def test_linear_calls_share_one_session_and_ask_the_team_once(world: World) -> None:
