@@ -27,16 +27,18 @@ LINEAR_REOPEN = "linear.reopen"
 LINEAR_COMMENT = "linear.comment"
 ROUTING_KEY = "linear.routing"
 
-# A new Sentry issue in one statement: its incident, the outbox rows of its announcement and then of its
-# Linear issue (an Append runs in order: the announcement is queued first, as before), and its fix row
-# with the Linear team the routing setting names for its project (as ``routed_team`` reads it).
+# A Sentry issue's latest incident, or, when it has none, the new one in the same statement: its incident,
+# the outbox rows of its announcement and then of its Linear issue (an Append runs in order: the
+# announcement is queued first, as before), and its fix row with the Linear team the routing setting names
+# for its project (as ``routed_team`` reads it). ``opened__`` says which.
 # Parameters: store.opening_args ($1..$13), then $14 project, $15 error type, $16 detected at, $17 the
 # fix's metadata, $18 the Linear payload, $19 its dedupe key.
 QUEUED = outbox.ENQUEUE_ROWS.format(
-    rows=f"{incidents.ANNOUNCE_ROW} UNION ALL SELECT '{LINEAR_CREATE}', $18::jsonb, $19::text"
+    rows=f"{incidents.ANNOUNCE_ROW} UNION ALL SELECT '{LINEAR_CREATE}', $18::jsonb, $19::text FROM opened"
 )
 OPEN_SENTRY = f"""
-WITH opened AS ({incidents.INSERT}),
+WITH latest AS ({incidents.LATEST_FOR_SENTRY.replace("$1", "$9").strip()}),
+opened AS ({incidents.INSERT_UNLESS.format(unless="WHERE NOT EXISTS (SELECT 1 FROM latest)")}),
 queued AS ({QUEUED}),
 routed AS (
     SELECT (SELECT config_value FROM agent_swarm_config WHERE config_key = '{ROUTING_KEY}')
@@ -50,7 +52,7 @@ fixed AS (
            $1, $16, $17::jsonb || jsonb_build_object('incident_id', opened.id::text)
     FROM opened
 )
-SELECT * FROM opened
+SELECT *, true AS opened__ FROM opened UNION ALL SELECT *, false FROM latest
 """
 
 
@@ -117,9 +119,6 @@ async def ensure_incident(conn: asyncpg.Connection, issue: SentryIssue, *, now: 
     """The Sentry issue's incident, opened (with its fix row, Linear issue and Slack announcement) if this
     is the first delivery about it, whatever its action. Returns (incident, created)."""
     await locks.xact_lock(conn, locks.incident("sentry", issue.issue_id))
-    existing = await incidents.latest_for_sentry(conn, issue.issue_id)
-    if existing is not None:
-        return existing, False
     new = NewIncident(
         severity=issue.severity,
         incident_type="application_error",
@@ -142,8 +141,10 @@ async def ensure_incident(conn: asyncpg.Connection, issue: SentryIssue, *, now: 
         linear_create_payload(issue, now),
         f"{LINEAR_CREATE}:sentry:{issue.issue_id}",
     )
+    opened: bool = record["opened__"]
     incident = Incident.of(record)
-    return incident, True
+    incident.row.pop("opened__")
+    return incident, opened
 
 
 async def regression(conn: asyncpg.Connection, mapping: Mapping, *, now: datetime, cause: str) -> Incident:

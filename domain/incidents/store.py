@@ -24,16 +24,19 @@ REFRESH = "incident.refresh"  # edit the announcement in place to show the incid
 
 MS_SINCE_CREATED = "LEAST(GREATEST(round(extract(epoch FROM ($3 - created_at)) * 1000), 0), 2147483647)::int"
 
-INSERT = """
+# ``unless``: a condition under which nothing is inserted (``WHERE NOT EXISTS ...``), or "".
+INSERT_UNLESS = """
 INSERT INTO infrastructure_incidents (
     severity, incident_type, source, source_id, affected_services, title, error_message, error_details,
     sentry_issue_id, linear_issue_id, github_workflow_run_id, time_to_detect_ms, created_at
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-        LEAST(GREATEST(round(extract(epoch FROM ($12::timestamptz - $13::timestamptz)) * 1000), 0), 2147483647)::int,
-        $12)
+SELECT $1, $2, $3, $4, $5::text[], $6, $7, $8::jsonb, $9, $10, $11,
+       LEAST(GREATEST(round(extract(epoch FROM ($12::timestamptz - $13::timestamptz)) * 1000), 0), 2147483647)::int,
+       $12
+{unless}
 RETURNING *
 """
+INSERT = INSERT_UNLESS.format(unless="")
 # The incident and its announcement's outbox row, in one statement.
 ANNOUNCE_ROW = f"SELECT '{ANNOUNCE}', jsonb_build_object('incident_id', id::text), '{ANNOUNCE}:' || id FROM opened"
 ANNOUNCED = outbox.ENQUEUE_ROWS.format(rows=ANNOUNCE_ROW)
