@@ -31,6 +31,15 @@ async def store(pool: asyncpg.Pool, delivery_id: str, event_type: str, action: s
     assert stored is not None
 
 
+async def store_events(pool: asyncpg.Pool, n: int) -> None:
+    """``n`` new events of the issue, stored (event-0, event-1 ...)."""
+    template = json.loads(fixture_bytes("sentry", "error.created"))
+    for i in range(n):
+        template["data"]["error"]["event_id"] = f"{i:032x}"
+        body = json.dumps(template, separators=(",", ":")).encode()
+        await store(pool, f"event-{i}", "error", "created", body, f"sentry:{ISSUE}")
+
+
 async def test_statements_per_sentry_issue_created(world: World, counted: tuple[asyncpg.Pool, list[str]]) -> None:
     pool, statements = counted
     await store(pool, "one", "issue", "created", fixture_bytes("sentry", "issue.created"), f"sentry:{ISSUE}")
@@ -72,11 +81,7 @@ async def test_a_burst_of_one_issues_events_is_one_update(
     await world.drain()  # the Linear issue and so the mapping exist
     before = await world.pool.fetchval("SELECT event_count FROM sentry_error_mappings")
     pool, statements = counted
-    template = json.loads(fixture_bytes("sentry", "error.created"))
-    for n in range(5):
-        template["data"]["error"]["event_id"] = f"{n:032x}"
-        body = json.dumps(template, separators=(",", ":")).encode()
-        await store(pool, f"event-{n}", "error", "created", body, f"sentry:{ISSUE}")
+    await store_events(pool, 5)
     statements.clear()
     assert await inbox_worker.drain_once(pool, wire().router) == 5
     updates = [s for s in statements if s.startswith("WITH counted AS ( UPDATE sentry_error_mappings")]
@@ -94,11 +99,7 @@ async def test_events_before_the_mapping_exists_count_on_the_incident_in_the_sam
     pool, statements = counted
     await store(pool, "one", "issue", "created", fixture_bytes("sentry", "issue.created"), f"sentry:{ISSUE}")
     assert await inbox_worker.drain_once(pool, wire().router) == 1
-    template = json.loads(fixture_bytes("sentry", "error.created"))
-    for n in range(5):
-        template["data"]["error"]["event_id"] = f"{n:032x}"
-        body = json.dumps(template, separators=(",", ":")).encode()
-        await store(pool, f"event-{n}", "error", "created", body, f"sentry:{ISSUE}")
+    await store_events(pool, 5)
     statements.clear()
     assert await inbox_worker.drain_once(pool, wire().router) == 5
     touching = [s for s in statements if "sentry_error_mappings" in s or "infrastructure_incidents" in s]
