@@ -72,14 +72,11 @@ RETURNING id, kind, payload, attempts, lease
 """
 # Outcomes apply only while the row is held by the claim that produced them.
 SETTLE = "status = 'done', done_at = now(), locked_until = NULL, lease = NULL, last_error = NULL"
-# A batch's successes in one statement (the results as JSON text): the ids returned are those still held.
-# With $4, the advisory locks of the rows' writes first (db/locks.py's keys, hashed as there), sorted by code
-# point as ``locks.xact_lock_all`` sorts them, so two lockers of several keys never deadlock.
+# A batch's successes in one statement (results as JSON text), returning the ids still held; first the locks
+# $4 of their writes (db/locks.py keys), in ``locks.xact_lock_all``'s order, so two lockers never deadlock.
 DONE = f"""
-WITH locked AS (
-    SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0))) AS n
-    FROM (SELECT key FROM unnest($4::text[]) AS key ORDER BY key COLLATE "C") AS sorted
-)
+WITH locked AS (SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0))) AS n
+                FROM (SELECT key FROM unnest($4::text[]) AS key ORDER BY key COLLATE "C") AS sorted)
 UPDATE outbox AS o SET {SETTLE}, result = d.result::jsonb
 FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS d(id, lease, result)
 WHERE o.id = d.id AND o.lease = d.lease AND o.status = 'pending' AND (SELECT n FROM locked) >= 0
@@ -157,12 +154,10 @@ Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
 
 @dataclass(frozen=True)
 class Done:
-    """A handler's result with the writes that record it, run with the row's done, and only while the row's
-    claim still holds it: the advisory ``locks`` (db/locks.py keys) first, then ``writes`` as (SQL, args), in
-    a transaction. Or ``settle``: one statement (SQL, args from $4) that settles the row itself through the
-    CTE ``SETTLED``, writes only when ``settled`` returned the row, and returns its id: one round trip where
-    a transaction took four, for writes that need no lock. A handler that returns a plain value
-    is ``Done(value)``."""
+    """A handler's result (a plain value is ``Done(value)``) with the writes that record it, run with the
+    row's done and only while its claim holds it: the advisory ``locks`` (db/locks.py keys), then ``writes``
+    as (SQL, args), in a transaction; or ``settle``, one statement (args from $4) that settles the row
+    through the CTE ``SETTLED``, writes only if ``settled`` returned it, and returns its id (no lock)."""
 
     result: Any
     writes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
