@@ -76,14 +76,15 @@ class Console:
             total += n
         return total
 
-    async def approval(self, risk: RiskLevel = RiskLevel.MEDIUM) -> approvals.Approval:
+    async def approval(self, risk: RiskLevel = RiskLevel.MEDIUM, to: str = "v41") -> approvals.Approval:
+        """A pending request; an identical one rejected before would be rejected at once (rejection memory)."""
         async with self.pool.acquire() as conn, conn.transaction():
             return await approvals.create(
                 conn,
                 NewApproval(
                     agent_name="deploy-agent",
                     action_type="rollback_deployment",
-                    action_details={"service": "checkout", "to": "v41"},
+                    action_details={"service": "checkout", "to": to},
                     risk_level=risk,
                     continuation_event_type="deploy.rollback.decided",
                     continuation_payload={"step": 3},
