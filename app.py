@@ -42,11 +42,12 @@ from handlers.api import metrics as metrics_api
 from handlers.api import runbooks as runbooks_api
 from handlers.api import settings as settings_api
 from handlers.api import sweeps as sweeps_api
-from handlers.keys import CONFIG, DSN, HUB, INBOX_WAKEUP, POOL, SUPERVISOR, WIRING
+from handlers.keys import CONFIG, DSN, HUB, INBOX_WAKEUP, INTAKE, POOL, SUPERVISOR, WIRING
 from handlers.slack.bolt import FAST_TASKS
 from integrations.linear import client as linear_client
 from integrations.slack import client as slack_client
 from jobs import inbox, inbox_worker, outbox, scheduler
+from jobs.intake import Intake
 from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
@@ -165,6 +166,7 @@ def build_app(config: Config) -> web.Application:
     app[HUB] = Hub(LISTEN_CHANNELS)
     app[SUPERVISOR] = Supervisor()
     app[INBOX_WAKEUP] = inbox_worker.Wakeup()
+    app[INTAKE] = Intake()
     app.cleanup_ctx.extend([embedded_postgres, database, listen_hub, background_jobs])
     app.on_startup.append(freeze_startup_objects)
     app.on_shutdown.append(close_hub)

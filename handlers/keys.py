@@ -9,6 +9,7 @@ from config import Config
 from db.listen import Hub
 from integrations.slack.usergroups import GroupMembers
 from jobs.inbox_worker import Wakeup
+from jobs.intake import Intake
 from jobs.supervisor import Supervisor
 from jobs.wiring import Wiring
 
@@ -20,3 +21,4 @@ WIRING = web.AppKey("wiring", Wiring)  # what the domain concepts registered: we
 GROUP_MEMBERS = web.AppKey("group_members", GroupMembers)  # Slack user groups, cached per app
 SUPERVISOR = web.AppKey("supervisor", Supervisor)  # the background components, restarted when they crash
 INBOX_WAKEUP = web.AppKey("inbox_wakeup", Wakeup)  # a delivery stored here wakes an inbox worker here
+INTAKE = web.AppKey("intake", Intake)  # webhook deliveries stored in groups, one commit per group

@@ -2,9 +2,10 @@
 
 Order of checks: secret configured (503) -> body <= 1 MiB (413) -> HMAC-SHA256 over the raw bytes
 (401, nothing stored) -> Linear's webhookTimestamp / Sentry-Hook-Timestamp within 60 s (401) -> JSON
-(400) -> stored once in webhook_deliveries, one statement (a repeated delivery id, or the same body again
-under a new one: 200 duplicate). The answer follows the durable store: 200 ``queued`` for an event the
-router handles (processing follows, jobs/inbox_worker.py), 202 ``ignored`` for one nobody handles.
+(400) -> stored once in webhook_deliveries, in one statement and commit with the deliveries that arrive
+meanwhile (jobs/intake.py; a repeated delivery id, or the same body again under a new one: 200 duplicate).
+The answer follows the durable store: 200 ``queued`` for an event the router handles (processing follows,
+jobs/inbox_worker.py), 202 ``ignored`` for one nobody handles.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from aiohttp import web
 import logs
 from db.errors import UNAVAILABLE
 from handlers.errors import json_error
-from handlers.keys import CONFIG, INBOX_WAKEUP, POOL, WIRING
+from handlers.keys import CONFIG, INBOX_WAKEUP, INTAKE, POOL, WIRING
 from integrations.webhooks.order import order_key
 from integrations.webhooks.verify import MAX_BODY, SPECS, Rejected, Source, verify
 from jobs import inbox
+from jobs.intake import Delivery
 
 
 async def receive(request: web.Request) -> web.Response:
@@ -52,18 +54,20 @@ async def _receive(request: web.Request) -> web.Response:
 
     handled = request.app[WIRING].router.handles(source.value, verified.event_type, verified.action)
     try:
-        row_id = await inbox.store(
+        row_id = await request.app[INTAKE].store(
             request.app[POOL],
-            source=source.value,
-            delivery_id=verified.delivery_id,
-            event_type=verified.event_type,
-            action=verified.action,
-            headers=inbox.kept_headers(request.headers),
-            body=body,
-            order_key=inbox.storable(order_key(source.value, verified.event_type, verified.payload))
-            if handled
-            else None,
-            handled=handled,
+            Delivery(
+                source=source.value,
+                delivery_id=verified.delivery_id,
+                event_type=verified.event_type,
+                action=verified.action,
+                headers=inbox.kept_headers(request.headers),
+                body=body,
+                order_key=inbox.storable(order_key(source.value, verified.event_type, verified.payload))
+                if handled
+                else None,
+                handled=handled,
+            ),
         )
     except UNAVAILABLE as exc:
         logs.event(f"webhook.{source}.store_failed", logging.ERROR, delivery=verified.delivery_id, error=str(exc))

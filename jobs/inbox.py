@@ -232,7 +232,7 @@ async def process(pool: asyncpg.Pool, router: Router, row_id: int, statuses: lis
     except UNAVAILABLE as exc:
         if not await _reachable(pool):
             raise
-        error: Exception = exc
+        error: BaseException = exc
     except Exception as exc:
         error = exc
     permanent = isinstance(error, PERMANENT)
