@@ -14,7 +14,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 MAX_DEPTH = 64
+# orjson reads an integer past 64 bits as a float; the standard library keeps it whole. A body with a run of
+# 19 digits goes to the standard library, found by mapping every digit to 0 (5 us on 8 KB; a regex took 70).
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+LONG_DIGITS = b"0" * 19
 CONTAINERS = frozenset({dict, list})  # what json.loads builds; exact types, as the walk compares them
 
 
@@ -26,6 +32,18 @@ def _bracket_count(text: str | bytes) -> int:
     if isinstance(text, bytes):
         return text.count(b"[") + text.count(b"{")
     return text.count("[") + text.count("{")
+
+
+def decode(text: str | bytes) -> Any:
+    """``json.loads(text)``'s value, by orjson where that is the same value (twice as fast on a webhook
+    body): bytes without a 19-digit run that orjson accepts. What orjson refuses (lone surrogates, NaN,
+    UTF-16, a BOM, nesting past 1,024) is left to the standard library, which accepts or refuses it."""
+    if isinstance(text, bytes) and LONG_DIGITS not in text.translate(DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def deeper_than(value: Any, limit: int) -> bool:
@@ -41,7 +59,7 @@ def deeper_than(value: Any, limit: int) -> bool:
     return bool(level)
 
 
-def loads(text: str | bytes, *, limit: int = MAX_DEPTH, parse: Callable[[Any], Any] = json.loads) -> Any:
+def loads(text: str | bytes, *, limit: int = MAX_DEPTH, parse: Callable[[Any], Any] = decode) -> Any:
     """``parse(text)``, refusing with TooDeep JSON nested more than ``limit`` levels (other ValueErrors
     mean it is not JSON)."""
     try:
