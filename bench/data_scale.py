@@ -286,10 +286,7 @@ async def explain(conn: asyncpg.Connection, case: Case, before: tuple[datetime, 
     sql, args = case.statement(before)
     async with conn.transaction():
         await conn.execute(AS_CALLER, *CLAIMS)
-        if case.filters.get("service") is not None:
-            await conn.execute(incidents.SERVICE_PLANS)
-        else:
-            await conn.execute(incidents.INDEX_PLANS)
+        await conn.execute(incidents.INDEX_PLANS)
         rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
     return "\n".join(r[0] for r in rows)
 

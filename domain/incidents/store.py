@@ -129,42 +129,41 @@ RETURNING *
 SET_SEVERITY = "UPDATE infrastructure_incidents SET severity = $2 WHERE id = $1 AND severity <> $2 RETURNING *"
 # The list's WHERE is composed from fixed fragments per filter combination (16 statements, built once), so
 # each prepared statement's plan follows its own index (infrastructure_incidents_status_page_idx,
-# _severity_page_idx, the GIN infrastructure_incidents_services_idx through @>, _created_idx) instead of
-# one generic plan for "($1 IS NULL OR ...)" that can only scan. The page is keyset: rows before a cursor.
+# _severity_page_idx, _created_idx) instead of one generic plan for "($1 IS NULL OR ...)" that can only
+# scan. The page is keyset: rows before a cursor. With ?service= the page walks that service's range of
+# incident_services (1140_incident_services.sql: one index range in the list's order for a service of any
+# share, where @> under RLS could not use the GIN index) and looks each incident up by primary key.
 LIST_FILTERS = (
-    ("status = ${0}", 1),
-    ("severity = ${0}", 1),
-    # @> lets the GIN index serve it; the same test as = ANY (texteq, leakproof) may run before the row
-    # level security qual, so under RLS the policy is evaluated only on the rows of the service.
-    ("affected_services @> ARRAY[${0}]::text[] AND ${0}::text = ANY(affected_services)", 1),
-    ("(created_at, incident_number) < (${0}::timestamptz, ${1}::int)", 2),
+    ("i.status = ${0}", 1),
+    ("i.severity = ${0}", 1),
+    ("s.service = ${0}", 1),
+    ("({o}.created_at, {o}.incident_number) < (${0}::timestamptz, ${1}::int)", 2),
 )
 
 
 def _list_sql(used: tuple[bool, ...]) -> str:
+    by_service = used[2]
+    o = "s" if by_service else "i"
     clauses, n = [], 0
     for (fragment, places), on in zip(LIST_FILTERS, used, strict=True):
         if on:
-            clauses.append(fragment.format(*range(n + 1, n + 1 + places)))
+            clauses.append(fragment.replace("{o}", o).format(*range(n + 1, n + 1 + places)))
             n += places
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    order = "ORDER BY created_at DESC, incident_number DESC"
-    return f"SELECT * FROM infrastructure_incidents {where} {order} LIMIT ${n + 1}"
+    rows = (
+        "incident_services s JOIN infrastructure_incidents i ON i.id = s.incident_id"
+        if by_service
+        else ("infrastructure_incidents i")
+    )
+    order = f"ORDER BY {o}.created_at DESC, {o}.incident_number DESC"
+    return f"SELECT i.* FROM {rows} {where} {order} LIMIT ${n + 1}"
 
 
 LIST = {used: _list_sql(used) for used in itertools.product((False, True), repeat=len(LIST_FILTERS))}
 # The seed's row level security qual is applied to every row and priced at 0.5% of them, so for a page
-# PostgreSQL prefers a bitmap scan and a sort of every match (28-57 ms deep in a million rows) or, for
-# ?service=, a sequential scan (@> is not leakproof: it may not be an index condition before that qual;
-# 1.1-1.4 s). For a keyset page the index in the list's order is always the plan: it reads the page and
-# stops. A role that bypasses RLS (Supabase's service_role does) keeps bitmap scans for the GIN index.
+# PostgreSQL prefers a bitmap scan and a sort of every match (28-57 ms deep in a million rows). For a keyset
+# page the index in the list's order is always the plan: it reads the page and stops.
 INDEX_PLANS = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
-SERVICE_PLANS = """
-SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('enable_seqscan', 'off', true),
-       set_config('enable_bitmapscan',
-                  CASE WHEN (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user) THEN 'on' ELSE 'off' END,
-                  true)
-"""
 
 
 @dataclass(frozen=True)
@@ -387,5 +386,5 @@ async def search(
     if before is not None:
         given.extend(before)
     sql = LIST[(status is not None, severity is not None, service is not None, before is not None)]
-    await conn.execute(SERVICE_PLANS if service is not None else INDEX_PLANS)
+    await conn.execute(INDEX_PLANS)
     return [Incident.of(r) for r in await conn.fetch(sql, *given, limit)]

@@ -45,7 +45,8 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY c.relname
 """
 POLICIES = "SELECT tablename, policyname, cmd, roles::text[] AS roles FROM pg_policies WHERE schemaname = 'public'"
-# The bus's cursor: readable (never writable) by the roles that may read the bus.
+# The bus's cursor: readable (never writable) by the roles that may read the bus; the incidents' services
+# by the role that may read incidents (service_role is not among the strangers).
 READABLE_INTERNAL = {("authenticated", "agent_event_offsets")}
 
 
@@ -138,7 +139,10 @@ async def test_anon_touches_no_seed_table_and_the_seed_keeps_its_policies(supaba
     live = {(r["tablename"], r["policyname"], r["cmd"], tuple(sorted(r["roles"]))) for r in await conn.fetch(POLICIES)}
     spec = {(n, p["name"], p["command"], tuple(sorted(p["roles"]))) for n, t in SEED.items() for p in t["policies"]}
     assert {p for p in live if p[0] in SEED} == spec
-    assert {p[:2] for p in live if p[0] not in SEED} == {("agent_event_offsets", "Bus readers read offsets")}
+    assert {p[:2] for p in live if p[0] not in SEED} == {
+        ("agent_event_offsets", "Bus readers read offsets"),
+        ("incident_services", "Service role reads incident services"),
+    }
 
 
 async def test_the_bus_cursor_is_read_only_for_bus_readers(supabase_like: asyncpg.Connection) -> None:

@@ -75,6 +75,28 @@ async def test_incident_pages_cover_every_filter_once(client: TestClient[Any, An
     assert {(r["status"], "api" in r["affected_services"]) for r in both} == {("detected", True)} and len(both) == 1
 
 
+async def test_an_incident_is_listed_under_its_services_as_they_change(
+    client: TestClient[Any, Any], pool: asyncpg.Pool
+) -> None:
+    """?service= reads incident_services, which a trigger keeps equal to every incident's affected_services."""
+    incident = await pool.fetchval(
+        "INSERT INTO infrastructure_incidents (severity, incident_type, source, title, affected_services)"
+        " VALUES ('low', 'error', 'sentry', 'moving', ARRAY['api', 'api', 'db', NULL]) RETURNING id::text"
+    )
+
+    async def listed(service: str) -> list[str]:
+        body = await (await client.get(f"/api/v1/incidents?service={service}", headers=SERVICE)).json()
+        return [r["id"] for r in body["incidents"]]
+
+    assert (await listed("api"), await listed("db"), await listed("web")) == ([incident], [incident], [])
+    await pool.execute("UPDATE infrastructure_incidents SET affected_services = ARRAY['web'] WHERE id = $1", incident)
+    assert (await listed("api"), await listed("db"), await listed("web")) == ([], [], [incident])
+    await pool.execute("UPDATE infrastructure_incidents SET title = 'renamed' WHERE id = $1", incident)
+    assert await listed("web") == [incident]
+    await pool.execute("DELETE FROM infrastructure_incidents WHERE id = $1", incident)
+    assert await listed("web") == [] and await pool.fetchval("SELECT count(*) FROM incident_services") == 0
+
+
 async def test_action_pages_by_agent_and_since(client: TestClient[Any, Any], pool: asyncpg.Pool) -> None:
     await pool.execute(ACTIONS, SAME_TIME)
     rows, calls = await pages(client, "/api/v1/actions?limit=2", "actions")
@@ -121,7 +143,7 @@ PLANS = [
 ]
 
 
-INDEXED = {"incidents": ("status", "severity", "affected_services"), "actions": ("agent_name",), "coding_requests": ()}
+INDEXED = {"incidents": ("status", "severity", "service"), "actions": ("agent_name",), "coding_requests": ()}
 
 
 @pytest.mark.parametrize(("table", "sql", "combo"), PLANS)
