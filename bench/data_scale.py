@@ -63,6 +63,14 @@ SELECT (ARRAY['low', 'low', 'medium', 'medium', 'high', 'critical', 'low', 'medi
        $1::timestamptz - make_interval(secs => g * 60), $1::timestamptz - make_interval(secs => g * 60)
 FROM generate_series(1, $2::int) g
 """
+# What the incident_services trigger (migration 1140) writes, for the rows loaded with triggers off.
+COPY_SERVICES = """
+INSERT INTO incident_services (service, created_at, incident_number, incident_id)
+SELECT DISTINCT s, i.created_at, i.incident_number, i.id
+FROM infrastructure_incidents i, unnest(i.affected_services) s
+WHERE s IS NOT NULL
+ON CONFLICT DO NOTHING
+"""
 LOAD_ACTIONS = """
 INSERT INTO agent_actions (agent_name, action_type, action_category, success, execution_time_ms, created_at)
 SELECT 'agent-' || (g % 100), 'restart_service', 'remediation', g % 7 <> 0, g % 5000,
@@ -206,9 +214,12 @@ async def load(conn: asyncpg.Connection, n_incidents: int, n_actions: int, n_cod
         await conn.fetchval("SELECT severity FROM infrastructure_incidents WHERE source_id = 'b-7'") == "low"
     )
     if have == n_incidents and mixed:
+        if not await conn.fetchval("SELECT EXISTS (SELECT FROM incident_services)"):
+            await conn.execute(COPY_SERVICES)
+            await conn.execute("VACUUM ANALYZE incident_services")
         return {}
     took: dict[str, float] = {}
-    await conn.execute("TRUNCATE infrastructure_incidents, agent_actions, coding_requests CASCADE")
+    await conn.execute("TRUNCATE infrastructure_incidents, incident_services, agent_actions, coding_requests CASCADE")
     try:  # the metrics triggers mark dirty hours: not what is measured here (needs a superuser)
         await conn.execute("SET session_replication_role = replica")
     except asyncpg.PostgresError:
@@ -223,7 +234,11 @@ async def load(conn: asyncpg.Connection, n_incidents: int, n_actions: int, n_cod
         took[name] = round(time.perf_counter() - started, 1)
         print(f"loaded {n:,} {name} in {took[name]} s", flush=True)
     await conn.execute("RESET session_replication_role")
+    started = time.perf_counter()
+    await conn.execute(COPY_SERVICES)
+    took["incident_services"] = round(time.perf_counter() - started, 1)
     await conn.execute("VACUUM ANALYZE infrastructure_incidents")
+    await conn.execute("VACUUM ANALYZE incident_services")
     await conn.execute("VACUUM ANALYZE agent_actions")
     await conn.execute("VACUUM ANALYZE coding_requests")
     return took
