@@ -137,7 +137,8 @@ async def _store_group(pool: asyncpg.Pool, group: list[tuple[Delivery, asyncio.F
 
 def _away(exc: BaseException) -> bool:
     """The database is unreachable or saturated (every row would fail alike), as opposed to one row's value
-    being refused (asyncpg's client-side DataError is a ValueError, though also an InterfaceError)."""
+    being refused: a DataError from PostgreSQL or from asyncpg encoding an argument (asyncpg's
+    ``exceptions._base.DataError`` is also an InterfaceError, counted as unavailable, but a ValueError)."""
     return isinstance(exc, UNAVAILABLE) and not isinstance(exc, ValueError)
 
 
